@@ -1,0 +1,1 @@
+"""Actions: ``POST /action/<entity>/<name>`` calls that answer with client directives."""

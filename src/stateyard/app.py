@@ -1,0 +1,67 @@
+"""``create_app(settings)``: assemble the Litestar application around a :class:`Platform`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from sqlalchemy import text
+
+from stateyard.actions.routes import ROUTES as ACTION_ROUTES
+from stateyard.config import Settings, load_settings
+from stateyard.core.clock import Clock
+from stateyard.core.http import EXCEPTION_HANDLERS, json_response, platform_of
+from stateyard.crud.routes import ROUTES as RECORD_ROUTES
+from stateyard.openapi import openapi_config
+from stateyard.platform import Platform
+
+
+@get("/health", name="health", include_in_schema=True)
+async def health(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """200 once the database answers and definitions are loaded; 503 otherwise."""
+    platform = platform_of(request)
+    try:
+        async with platform.db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # the point of a health check is to report, not to raise
+        return json_response({"status": "unavailable", "database": str(exc)}, status=503)
+    return json_response(
+        {
+            "status": "ok",
+            "database": platform.db.backend,
+            "schema_revision": platform.registry.snapshot.revision,
+            "entities": len(platform.registry.snapshot.models),
+        }
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    platform: Platform | None = None,
+    watch_schema: bool = True,
+) -> Litestar:
+    settings = settings or load_settings()
+    platform = platform or Platform(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await platform.start(watch=watch_schema)
+        try:
+            yield
+        finally:
+            await platform.stop()
+
+    return Litestar(
+        route_handlers=[health, *RECORD_ROUTES, *ACTION_ROUTES],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=openapi_config(),
+        state=State({"platform": platform}),
+        lifespan=[lifespan],
+        logging_config=None,
+    )

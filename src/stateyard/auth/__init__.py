@@ -1,0 +1,1 @@
+"""Users, groups, password hashing, tokens and the one permission check."""

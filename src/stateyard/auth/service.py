@@ -1,0 +1,149 @@
+"""Users: create them, sign them up and in, and turn a bearer token into a :class:`Subject`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from stateyard.auth.permissions import ANONYMOUS, SYSTEM, Subject
+from stateyard.auth.tokens import TokenService, invalid_token
+from stateyard.core.crypto import Crypto
+from stateyard.core.db import Database
+from stateyard.core.db_errors import integrity_problem
+from stateyard.core.errors import FieldError, invalid, unauthorized
+from stateyard.core.ids import new_id
+from stateyard.crud.store import RowStore
+from stateyard.crud.validation import validate_body
+from stateyard.entities.registry import Registry
+from stateyard.entities.system import ADMINISTRATORS, USERS
+
+
+class AuthService:
+    def __init__(self, db: Database, registry: Registry, store: RowStore, crypto: Crypto, tokens: TokenService) -> None:
+        self.db = db
+        self.registry = registry
+        self.store = store
+        self.crypto = crypto
+        self.tokens = tokens
+
+    async def subject_for(self, authorization: str | None) -> Subject:
+        """Who sent a request, from its ``Authorization`` header (no header: a guest)."""
+        if not authorization:
+            return ANONYMOUS
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized("Send the token as 'Authorization: Bearer <token>'.", reason="invalid_request")
+        claims = self.tokens.verify(token.strip())
+        return await self.subject_for_user(claims.sub)
+
+    async def subject_for_user(self, user_id: uuid.UUID) -> Subject:
+        snapshot = self.registry.snapshot
+        users = snapshot.models["user_account"].table
+        members = snapshot.models["usergroup"].join_tables["members"]
+        stmt = (
+            select(users.c.id, users.c.email, users.c.active, members.c.source_id)
+            .select_from(users.outerjoin(members, members.c.target_id == users.c.id))
+            .where(users.c.id == user_id)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        if not rows or rows[0].active is False:
+            raise invalid_token("The account behind this token no longer exists or is disabled.")
+        groups = {row.source_id for row in rows if row.source_id is not None}
+        everyone = snapshot.group_id(USERS)
+        if everyone is not None:
+            groups.add(everyone)
+        admins = snapshot.group_id(ADMINISTRATORS)
+        return Subject(
+            user_id=rows[0].id,
+            group_ids=frozenset(groups),
+            is_admin=admins is not None and admins in groups,
+            email=rows[0].email,
+        )
+
+    async def create_user(
+        self, email: Any, password: Any, *, name: Any = None, admin: bool = False, actor: Subject = SYSTEM
+    ) -> dict[str, Any]:
+        """A new account owning its own row; administrators also join the administrators group."""
+        snapshot = self.registry.snapshot
+        model = snapshot.models["user_account"]
+        body: dict[str, Any] = {"email": email, "password": password}
+        if name is not None:
+            body["name"] = name
+        checked = validate_body(model, body, creating=True)
+        if password is None:
+            checked.errors = [e for e in checked.errors if e.field != "password"]
+            checked.errors.append(FieldError("password", "required", "'password' is required"))
+        if checked.errors:
+            raise invalid(checked.errors)
+        values = dict(checked.values)
+        values["password"] = self.crypto.hash_password(values["password"])
+        user_id = new_id()
+        try:
+            async with self.db.write() as conn:
+                row = await self.store.insert(
+                    conn,
+                    snapshot,
+                    model,
+                    values,
+                    actor=Subject(user_id=user_id) if actor is SYSTEM else actor,
+                    owner_id=user_id,
+                    row_id=user_id,
+                )
+                if admin:
+                    group_model = snapshot.models["usergroup"]
+                    admins = snapshot.group_id(ADMINISTRATORS)
+                    assert admins is not None
+                    group_row = await self.store.load(conn, group_model, admins)
+                    assert group_row is not None
+                    await self.store.link(
+                        conn,
+                        snapshot,
+                        group_model,
+                        "members",
+                        group_model.join_tables["members"],
+                        group_row,
+                        user_id,
+                        actor=actor,
+                    )
+        except IntegrityError as exc:
+            raise integrity_problem(exc, "user_account") from None
+        return row
+
+    async def authenticate(self, email: Any, password: Any) -> tuple[str, dict[str, Any]]:
+        """A token for the account with this email and password, or one 401 for every failure."""
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise invalid(
+                [
+                    FieldError(f, "required", f"'{f}' must be a string")
+                    for f, v in (("email", email), ("password", password))
+                    if not isinstance(v, str)
+                ]
+            )
+        snapshot = self.registry.snapshot
+        users = snapshot.models["user_account"].table
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.email == email.strip().lower()))).mappings().first()
+        if not self.crypto.verify_password(row["password"] if row else None, password) or row is None:
+            raise unauthorized("The email or password is wrong.", reason="invalid_credentials")
+        if row["active"] is False:
+            raise unauthorized("This account is disabled.", reason="account_disabled")
+        token, _ = self.tokens.issue(row["id"])
+        return token, dict(row)
+
+    async def has_admin(self) -> bool:
+        snapshot = self.registry.snapshot
+        members = snapshot.models["usergroup"].join_tables["members"]
+        admins = snapshot.group_id(ADMINISTRATORS)
+        async with self.db.read() as conn:
+            found = await conn.scalar(select(members.c.target_id).where(members.c.source_id == admins).limit(1))
+        return found is not None
+
+    async def find_user(self, email: str) -> dict[str, Any] | None:
+        users = self.registry.snapshot.models["user_account"].table
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.email == email.strip().lower()))).mappings().first()
+        return dict(row) if row else None

@@ -1,0 +1,68 @@
+"""Signed bearer tokens (JWT, HS256 only).
+
+Expiry is checked against the injected clock rather than the wall clock, so token lifetimes
+are testable; the algorithm is fixed, so a token cannot choose how it is verified.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import jwt
+import msgspec
+
+from stateyard.core.clock import Clock
+from stateyard.core.errors import ProblemError, unauthorized
+
+ALGORITHM = "HS256"
+
+
+class Claims(msgspec.Struct, frozen=True):
+    sub: uuid.UUID
+    jti: str
+    iat: int
+    exp: int
+
+
+class TokenService:
+    def __init__(self, key: bytes, *, issuer: str, ttl_seconds: int, clock: Clock) -> None:
+        self._key = key
+        self.issuer = issuer
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.clock = clock
+
+    def issue(self, user_id: uuid.UUID) -> tuple[str, Claims]:
+        now = self.clock.now()
+        claims = Claims(
+            sub=user_id,
+            jti=uuid.uuid4().hex,
+            iat=int(now.timestamp()),
+            exp=int((now + self.ttl).timestamp()),
+        )
+        payload = {**msgspec.to_builtins(claims), "iss": self.issuer}
+        return jwt.encode(payload, self._key, algorithm=ALGORITHM), claims
+
+    def verify(self, token: str) -> Claims:
+        try:
+            payload = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "require": ["sub", "exp", "iat", "jti", "iss"],
+                },
+            )
+            claims = msgspec.convert(payload, Claims, strict=False)
+        except (jwt.PyJWTError, msgspec.ValidationError):
+            raise invalid_token("The bearer token is malformed or its signature does not match.") from None
+        if claims.exp <= int(self.clock.now().timestamp()):
+            raise invalid_token("The bearer token has expired; sign in again.")
+        return claims
+
+
+def invalid_token(detail: str) -> ProblemError:
+    return unauthorized(detail, reason="invalid_token")

@@ -1,0 +1,70 @@
+"""Settings, read once from ``STATEYARD_*`` environment variables.
+
+Everything configurable lives here so that a deployment is described by its environment
+alone; code receives a :class:`Settings` value and never reads ``os.environ`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+DEFAULT_DATABASE_URL = "sqlite:///./stateyard.db"
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    database_url: str = DEFAULT_DATABASE_URL
+    #: PostgreSQL schema to work in (search_path); lets several installs share one database.
+    database_schema: str | None = None
+    #: Signs tokens and derives the key that encrypts secrets at rest.
+    secret_key: str | None = None
+    #: Where a generated secret key is kept when ``secret_key`` is not given.
+    key_file: str = "./stateyard.key"
+    schema_dir: str = "./schema"
+    fixtures_dir: str = "./fixtures"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_email: str | None = None
+    admin_password: str | None = None
+    token_ttl_seconds: int = 24 * 3600
+    token_issuer: str = "stateyard"  # noqa: S105 - an issuer name, not a secret
+    max_body_bytes: int = 10 * 1024 * 1024
+    default_page_size: int = 25
+    max_page_size: int = 500
+    #: How often a process checks whether another process changed entity definitions.
+    schema_poll_seconds: float = 1.0
+    #: Most related rows embedded per parent row by ``include`` of a has_many/many_to_many relation.
+    include_limit: int = 100
+    log_level: str = "info"
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in ``key_file`` (mode 0600)."""
+        if self.secret_key:
+            return self.secret_key
+        path = Path(self.key_file)
+        if path.exists():
+            return path.read_text().strip()
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``STATEYARD_<FIELD>`` variables; keyword overrides win."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    for field in msgspec.structs.fields(Settings):
+        value = env.get("STATEYARD_" + field.name.upper())
+        if value is not None and value != "":
+            raw[field.name] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SystemExit(f"invalid STATEYARD_* setting: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Infrastructure every area shares: errors, database, clock, ids."""

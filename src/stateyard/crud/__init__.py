@@ -1,0 +1,1 @@
+"""The generic records API over any entity."""

@@ -1,0 +1,90 @@
+"""Extension points that let an area add behaviour to one entity without ``crud`` knowing it.
+
+A :class:`RowObserver` runs inside the write transaction, before and after the generic
+write (check an extra rule, write a related row). A :class:`WriteHandler` takes over the
+write of an entity whose rows are more than rows: creating an ``entity`` creates a table.
+Permission checks on the table always run first, whoever writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from stateyard.auth.permissions import Subject
+
+if TYPE_CHECKING:
+    from stateyard.entities.compiler import Model
+    from stateyard.entities.registry import Snapshot
+
+
+class WriteOptions(msgspec.Struct, frozen=True):
+    #: Let a change that loses data (drop, rename, retype) go ahead.
+    allow_destructive: bool = False
+    #: Report what would change without changing it.
+    dry_run: bool = False
+
+
+class WriteContext(msgspec.Struct, frozen=True):
+    conn: AsyncConnection
+    snapshot: Snapshot
+    model: Model
+    subject: Subject
+
+
+class RowObserver:
+    """Default no-op implementations; subclasses override what they need."""
+
+    async def before_create(self, ctx: WriteContext, values: dict[str, Any]) -> None:
+        return None
+
+    async def after_create(self, ctx: WriteContext, row: dict[str, Any]) -> None:
+        return None
+
+    async def before_update(self, ctx: WriteContext, before: dict[str, Any], changes: dict[str, Any]) -> None:
+        return None
+
+    async def after_update(self, ctx: WriteContext, before: dict[str, Any], after: dict[str, Any]) -> None:
+        return None
+
+    async def before_delete(self, ctx: WriteContext, row: dict[str, Any]) -> None:
+        return None
+
+    async def after_delete(self, ctx: WriteContext, row: dict[str, Any]) -> None:
+        return None
+
+
+#: A handler returns the row as stored, or (for a dry run) a Struct describing what would change.
+HandlerResult = dict[str, Any] | msgspec.Struct
+
+
+class WriteHandler(Protocol):
+    """Takes over create, update and delete of one entity."""
+
+    async def create(self, subject: Subject, body: dict[str, Any], options: WriteOptions) -> HandlerResult: ...
+
+    async def update(
+        self, subject: Subject, row_id: uuid.UUID, body: dict[str, Any], options: WriteOptions
+    ) -> HandlerResult: ...
+
+    async def delete(self, subject: Subject, row_id: uuid.UUID, options: WriteOptions) -> HandlerResult | None: ...
+
+
+class Hooks:
+    def __init__(self) -> None:
+        self.observers: dict[str, list[RowObserver]] = {}
+        self.handlers: dict[str, WriteHandler] = {}
+
+    def observe(self, entity: str, observer: RowObserver) -> None:
+        self.observers.setdefault(entity, []).append(observer)
+
+    def handle(self, entity: str, handler: WriteHandler) -> None:
+        if entity in self.handlers:
+            raise ValueError(f"entity '{entity}' already has a write handler")
+        self.handlers[entity] = handler
+
+    def for_entity(self, entity: str) -> list[RowObserver]:
+        return self.observers.get(entity, [])

@@ -1,0 +1,105 @@
+"""Turn stored rows into what the API shows to one subject.
+
+Password hashes never leave; encrypted values are decrypted only for administrators, the
+row's owner when the column lists ``owner`` among its readers, and members of reader groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+
+from stateyard.auth.permissions import Subject, decode
+from stateyard.core.crypto import Crypto
+from stateyard.entities.compiler import Model
+from stateyard.entities.registry import Snapshot
+
+ROW_FIELDS = ("id", "version", "created_at", "updated_at", "owner_id")
+
+
+@lru_cache(maxsize=4096)
+def shown_permission(value: int) -> dict[str, list[str]]:
+    return msgspec.structs.asdict(decode(value))  # type: ignore[return-value]
+
+
+class Presenter:
+    def __init__(self, crypto: Crypto) -> None:
+        self.crypto = crypto
+
+    def rows(
+        self,
+        snapshot: Snapshot,
+        model: Model,
+        rows: Iterable[Mapping[str, Any]],
+        subject: Subject,
+        fields: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        plan = self._plan(snapshot, model, subject, fields)
+        return [self._one(plan, row, subject) for row in rows]
+
+    def row(
+        self,
+        snapshot: Snapshot,
+        model: Model,
+        row: Mapping[str, Any],
+        subject: Subject,
+        fields: list[str] | None = None,
+    ) -> dict[str, Any]:
+        return self._one(self._plan(snapshot, model, subject, fields), row, subject)
+
+    def _plan(
+        self, snapshot: Snapshot, model: Model, subject: Subject, fields: list[str] | None
+    ) -> list[tuple[str, str, frozenset[Any] | None]]:
+        """(name, how, reader group ids) for every field to show; computed once per response."""
+        wanted = None if fields is None else {"id", *fields}
+        plan: list[tuple[str, str, frozenset[Any] | None]] = []
+        for name in ROW_FIELDS:
+            if wanted is None or name in wanted:
+                plan.append((name, "plain", None))
+        if wanted is None or "permission" in wanted:
+            plan.append(("permission", "permission", None))
+        for name, col in model.columns.items():
+            if wanted is not None and name not in wanted:
+                continue
+            kind = model.types[name].name
+            if kind == "password":
+                continue
+            if kind == "encrypted":
+                readers = col.readers if col.readers is not None else ["owner"]
+                ids = frozenset("owner" if g == "owner" else snapshot.groups.get(g) for g in readers) - {None}
+                plan.append((name, "encrypted", ids))
+            elif kind == "permission":
+                plan.append((name, "permission", None))
+            else:
+                plan.append((name, "plain", None))
+        for fk in model.foreign_keys:
+            if wanted is None or fk in wanted:
+                plan.append((fk, "plain", None))
+        return plan
+
+    def _one(
+        self, plan: list[tuple[str, str, frozenset[Any] | None]], row: Mapping[str, Any], subject: Subject
+    ) -> dict[str, Any]:
+        shown: dict[str, Any] = {}
+        for name, how, readers in plan:
+            value = row.get(name)
+            if how == "plain" or value is None:
+                shown[name] = value
+            elif how == "permission":
+                shown[name] = shown_permission(value)
+            elif self._may_read_secret(subject, row, readers):
+                shown[name] = self.crypto.decrypt(value)
+        return shown
+
+    @staticmethod
+    def _may_read_secret(subject: Subject, row: Mapping[str, Any], readers: frozenset[Any] | None) -> bool:
+        if subject.is_admin:
+            return True
+        if not readers or subject.user_id is None:
+            return False
+        if "owner" in readers and row.get("owner_id") == subject.user_id:
+            return True
+        return bool(subject.group_ids & readers)

@@ -1,0 +1,256 @@
+"""Low-level row writes: version, timestamps, group shares and the audit record, together.
+
+Every write of an entity row in Stateyard, from the HTTP API, an action, an import or the
+entity service itself, goes through :class:`RowStore`, so no path can forget the audit
+record or the version bump. Permission checks and input validation happen before this layer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from stateyard.audit.service import audit_view, record
+from stateyard.auth.permissions import Subject
+from stateyard.core.clock import Clock
+from stateyard.core.errors import conflict
+from stateyard.core.ids import new_id
+from stateyard.entities.compiler import Model
+from stateyard.entities.registry import Snapshot
+
+
+class RowStore:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    async def load(
+        self, conn: AsyncConnection, model: Model, row_id: uuid.UUID, *, for_update: bool = False
+    ) -> dict[str, Any] | None:
+        stmt = select(model.table).where(model.table.c.id == row_id)
+        if for_update and conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        found = (await conn.execute(stmt)).mappings().first()
+        return dict(found) if found is not None else None
+
+    async def insert(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        model: Model,
+        values: Mapping[str, Any],
+        *,
+        actor: Subject,
+        owner_id: uuid.UUID | None = None,
+        permission: int | None = None,
+        row_id: uuid.UUID | None = None,
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        row: dict[str, Any] = {
+            "id": row_id or new_id(),
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "owner_id": owner_id,
+            "permission": model.row_permission if permission is None else permission,
+            **values,
+        }
+        await conn.execute(insert(model.table).values(row))
+        if model.row_group_ids:
+            await self.share(conn, snapshot, model.name, row["id"], model.row_group_ids)
+        if model.definition.audited:
+            await record(
+                conn,
+                snapshot.models["audit_log"],
+                entity=model.name,
+                row_id=row["id"],
+                operation="create",
+                before=None,
+                after=audit_view(model, _declared(model, row)),
+                actor_id=actor.user_id,
+                owner_id=row["owner_id"],
+                at=now,
+            )
+        return row
+
+    async def update(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        model: Model,
+        before: Mapping[str, Any],
+        changes: Mapping[str, Any],
+        *,
+        actor: Subject,
+        operation: str = "update",
+    ) -> dict[str, Any]:
+        """Apply ``changes`` to the row read as ``before``; 409 if someone changed it since."""
+        now = self.clock.now()
+        values = {**changes, "version": before["version"] + 1, "updated_at": now}
+        table = model.table
+        result = await conn.execute(
+            update(table).where(table.c.id == before["id"], table.c.version == before["version"]).values(values)
+        )
+        if result.rowcount != 1:
+            raise conflict(
+                f"{model.name} {before['id']} was changed by someone else; read it again and retry.",
+                code="stale-version",
+                entity=model.name,
+                id=str(before["id"]),
+            )
+        after = {**before, **values}
+        if model.definition.audited:
+            changed = [k for k in changes if before.get(k) != changes[k]]
+            await record(
+                conn,
+                snapshot.models["audit_log"],
+                entity=model.name,
+                row_id=before["id"],
+                operation=operation,
+                before=audit_view(model, {k: before.get(k) for k in changed}),
+                after=audit_view(model, {k: changes[k] for k in changed}),
+                actor_id=actor.user_id,
+                owner_id=after["owner_id"],
+                at=now,
+            )
+        return after
+
+    async def delete(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        model: Model,
+        before: Mapping[str, Any],
+        *,
+        actor: Subject,
+    ) -> None:
+        table = model.table
+        result = await conn.execute(
+            delete(table).where(table.c.id == before["id"], table.c.version == before["version"])
+        )
+        if result.rowcount != 1:
+            raise conflict(
+                f"{model.name} {before['id']} was changed by someone else; read it again and retry.",
+                code="stale-version",
+                entity=model.name,
+                id=str(before["id"]),
+            )
+        share = snapshot.share_table
+        await conn.execute(delete(share).where(share.c.entity == model.name, share.c.row_id == before["id"]))
+        if model.definition.audited:
+            await record(
+                conn,
+                snapshot.models["audit_log"],
+                entity=model.name,
+                row_id=before["id"],
+                operation="delete",
+                before=audit_view(model, _declared(model, before)),
+                after=None,
+                actor_id=actor.user_id,
+                owner_id=before["owner_id"],
+                at=self.clock.now(),
+            )
+
+    async def link(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        model: Model,
+        relation: str,
+        join: Table,
+        row: Mapping[str, Any],
+        target_id: uuid.UUID,
+        *,
+        actor: Subject,
+    ) -> bool:
+        """Add a many_to_many link (audited on the source row); False if it already existed."""
+        exists_already = await conn.scalar(
+            select(join.c.source_id).where(join.c.source_id == row["id"], join.c.target_id == target_id)
+        )
+        if exists_already is not None:
+            return False
+        now = self.clock.now()
+        await conn.execute(insert(join).values(source_id=row["id"], target_id=target_id, created_at=now))
+        await self._audit_link(conn, snapshot, model, row, "link", relation, target_id, actor)
+        return True
+
+    async def unlink(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        model: Model,
+        relation: str,
+        join: Table,
+        row: Mapping[str, Any],
+        target_id: uuid.UUID,
+        *,
+        actor: Subject,
+    ) -> bool:
+        result = await conn.execute(delete(join).where(join.c.source_id == row["id"], join.c.target_id == target_id))
+        if result.rowcount != 1:
+            return False
+        await self._audit_link(conn, snapshot, model, row, "unlink", relation, target_id, actor)
+        return True
+
+    async def _audit_link(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        model: Model,
+        row: Mapping[str, Any],
+        operation: str,
+        relation: str,
+        target_id: uuid.UUID,
+        actor: Subject,
+    ) -> None:
+        if model.definition.audited:
+            change = {relation: str(target_id)}
+            await record(
+                conn,
+                snapshot.models["audit_log"],
+                entity=model.name,
+                row_id=row["id"],
+                operation=operation,
+                before=None if operation == "link" else change,
+                after=change if operation == "link" else None,
+                actor_id=actor.user_id,
+                owner_id=row["owner_id"],
+                at=self.clock.now(),
+            )
+
+    async def share(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        entity: str,
+        row_id: uuid.UUID,
+        group_ids: frozenset[uuid.UUID],
+    ) -> None:
+        """Share a row with groups, whose members then hold the row permission's group verbs."""
+        now = self.clock.now()
+        share_model = snapshot.models["row_share"]
+        await conn.execute(
+            insert(share_model.table),
+            [
+                {
+                    "id": new_id(),
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "owner_id": None,
+                    "permission": share_model.row_permission,
+                    "entity": entity,
+                    "row_id": row_id,
+                    "usergroup_id": group_id,
+                }
+                for group_id in sorted(group_ids)
+            ],
+        )
+
+
+def _declared(model: Model, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields worth keeping in a log: everything but timestamps and the version counter."""
+    return {k: v for k, v in row.items() if k not in ("created_at", "updated_at", "version")}

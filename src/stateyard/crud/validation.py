@@ -1,0 +1,99 @@
+"""Check a create or patch body against an entity, reporting every bad field at once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+
+from stateyard.core.errors import FieldError
+from stateyard.entities.compiler import Model
+from stateyard.entities.types import FieldProblem, PermissionType, UuidType
+
+SYSTEM_MANAGED = ("version", "created_at", "updated_at")
+_uuid = UuidType()
+_permission = PermissionType()
+
+
+class Validated(msgspec.Struct):
+    """Parsed values ready for the store, plus the row-level fields set alongside them."""
+
+    values: dict[str, Any]
+    errors: list[FieldError]
+    row_id: uuid.UUID | None = None
+    version: int | None = None
+    permission: int | None = None
+    owner_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+
+
+def validate_body(model: Model, body: dict[str, Any], *, creating: bool) -> Validated:
+    result = Validated(values={}, errors=[])
+
+    def fail(field: str, code: str, message: str) -> None:
+        result.errors.append(FieldError(field, code, message))
+
+    for key, raw in body.items():
+        if key in model.columns:
+            col, ctype = model.columns[key], model.types[key]
+            if raw is None:
+                if col.required:
+                    fail(key, "required", f"'{key}' is required and cannot be null")
+                else:
+                    result.values[key] = None
+                continue
+            try:
+                result.values[key] = ctype.validate(col, raw)
+            except FieldProblem as exc:
+                fail(key, exc.code, exc.message)
+        elif key in model.foreign_keys:
+            rel = model.foreign_keys[key]
+            if raw is None:
+                if rel.required:
+                    fail(key, "required", f"'{key}' is required and cannot be null")
+                else:
+                    result.values[key] = None
+                continue
+            try:
+                result.values[key] = _uuid.parse(raw)
+            except FieldProblem as exc:
+                fail(key, exc.code, exc.message)
+        elif key == "id" and creating:
+            try:
+                result.row_id = _uuid.parse(raw)
+            except FieldProblem as exc:
+                fail(key, exc.code, exc.message)
+        elif key == "version" and not creating:
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                fail(key, "type", "expected the positive integer version you last read")
+            else:
+                result.version = raw
+        elif key == "permission":
+            try:
+                result.permission = _permission.parse(raw)
+            except FieldProblem as exc:
+                fail(key, exc.code, exc.message)
+        elif key == "owner_id":
+            try:
+                result.owner_id = None if raw is None else _uuid.parse(raw)
+            except FieldProblem as exc:
+                fail(key, exc.code, exc.message)
+        elif key in SYSTEM_MANAGED or key == "id":
+            fail(key, "read_only", f"'{key}' is managed by the platform and cannot be set")
+        elif key in model.relations:
+            fail(key, "unknown", f"'{key}' is a relation; use its endpoint /api/{model.name}/<id>/{key}")
+        else:
+            fail(key, "unknown", f"'{model.name}' has no field '{key}'")
+
+    if creating:
+        for name, col in model.columns.items():
+            if name in body:
+                continue
+            if col.default is not None:
+                result.values[name] = model.types[name].validate(col, col.default)
+            elif col.required:
+                fail(name, "required", f"'{name}' is required")
+        for fk, rel in model.foreign_keys.items():
+            if rel.required and fk not in body:
+                fail(fk, "required", f"'{fk}' is required")
+    return result

@@ -1,0 +1,1 @@
+"""Entity metadata: definitions, column types, compilation to tables, live DDL, schema files."""

@@ -1,0 +1,1 @@
+"""The condition language and the template renderer, shared by every area."""

@@ -1,0 +1,109 @@
+"""One place that builds every service from settings and wires them together.
+
+The HTTP app, the CLI and the tests all start from a :class:`Platform`, so they run the
+same code with the same collaborators; only the clock and the settings differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import insert, select
+
+from stateyard.actions.registry import ActionRegistry
+from stateyard.auth import actions as user_actions
+from stateyard.auth.observers import RowShareObserver, UsergroupObserver
+from stateyard.auth.service import AuthService
+from stateyard.auth.tokens import TokenService
+from stateyard.config import Settings
+from stateyard.core.clock import Clock, SystemClock
+from stateyard.core.crypto import Crypto
+from stateyard.core.db import Database
+from stateyard.crud.hooks import Hooks
+from stateyard.crud.service import RecordService
+from stateyard.crud.store import RowStore
+from stateyard.entities.handlers import ColumnHandler, EntityHandler, RelationHandler
+from stateyard.entities.registry import Registry, bootstrap_snapshot
+from stateyard.entities.service import SCHEMA_LOCK_KEY, EntityService
+from stateyard.entities.system import (
+    META_TABLE,
+    SCHEMA_REVISION,
+    internal_metadata,
+    system_definitions,
+    system_document,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Platform:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(settings.database_url, schema=settings.database_schema)
+        self.crypto = Crypto(settings.resolved_secret_key())
+        self.registry = Registry(self.db)
+        self.store = RowStore(self.clock)
+        self.hooks = Hooks()
+        self.entities = EntityService(self.db, self.registry, self.store)
+        self.records = RecordService(self.db, self.registry, self.store, self.crypto, self.hooks, settings)
+        self.tokens = TokenService(
+            self.crypto.token_key,
+            issuer=settings.token_issuer,
+            ttl_seconds=settings.token_ttl_seconds,
+            clock=self.clock,
+        )
+        self.auth = AuthService(self.db, self.registry, self.store, self.crypto, self.tokens)
+        self.actions = ActionRegistry()
+        self._watcher: asyncio.Task[None] | None = None
+        self._wire()
+
+    def _wire(self) -> None:
+        self.hooks.handle("entity", EntityHandler(self.db, self.registry, self.entities))
+        self.hooks.handle("entity_column", ColumnHandler(self.db, self.registry, self.entities))
+        self.hooks.handle("entity_relation", RelationHandler(self.db, self.registry, self.entities))
+        self.hooks.observe("row_share", RowShareObserver(self.store))
+        self.hooks.observe("usergroup", UsergroupObserver(self.registry))
+        user_actions.register(self.actions)
+
+    async def start(self, *, watch: bool = False) -> None:
+        """Create or upgrade the system tables, load definitions, create the admin from settings."""
+        await self.bootstrap()
+        await self.registry.reload()
+        await self.ensure_admin_from_settings()
+        if watch:
+            self._watcher = asyncio.create_task(self.registry.watch(self.settings.schema_poll_seconds))
+
+    async def bootstrap(self) -> None:
+        await self.db.ensure_schema()
+        async with self.db.ddl() as conn:
+            if self.db.is_postgres:
+                from sqlalchemy import text
+
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            await conn.run_sync(lambda sync: internal_metadata.create_all(sync, checkfirst=True))
+            await conn.run_sync(lambda sync: bootstrap_snapshot().metadata.create_all(sync, checkfirst=True))
+            found = await conn.scalar(select(META_TABLE.c.value).where(META_TABLE.c.key == SCHEMA_REVISION))
+            if found is None:
+                await conn.execute(insert(META_TABLE).values(key=SCHEMA_REVISION, value=1))
+        await self.entities.apply(list(system_definitions().values()), groups=system_document().groups, bootstrap=True)
+
+    async def ensure_admin_from_settings(self) -> None:
+        email, password = self.settings.admin_email, self.settings.admin_password
+        if not email:
+            return
+        if not password:
+            log.warning("STATEYARD_ADMIN_EMAIL is set without STATEYARD_ADMIN_PASSWORD: no admin created")
+            return
+        if await self.auth.find_user(email) is None:
+            await self.auth.create_user(email, password, name="Administrator", admin=True)
+            log.info("created administrator %s", email)
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self.db.dispose()
