@@ -40,6 +40,9 @@ class Settings(msgspec.Struct, kw_only=True):
     #: Most related rows embedded per parent row by ``include`` of a has_many/many_to_many relation.
     include_limit: int = 100
     log_level: str = "info"
+    #: argon2 cost; the defaults follow the argon2-cffi recommendation (tests lower them for speed).
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in ``key_file`` (mode 0600)."""

@@ -43,7 +43,11 @@ class Platform:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = Database(settings.database_url, schema=settings.database_schema)
-        self.crypto = Crypto(settings.resolved_secret_key())
+        self.crypto = Crypto(
+            settings.resolved_secret_key(),
+            time_cost=settings.password_hash_time_cost,
+            memory_kib=settings.password_hash_memory_kib,
+        )
         self.registry = Registry(self.db)
         self.store = RowStore(self.clock)
         self.hooks = Hooks()

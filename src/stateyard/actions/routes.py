@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from stateyard.actions.registry import Action, ActionCall, decode_input
 from stateyard.auth.permissions import Subject
@@ -32,7 +33,7 @@ def require_call(subject: Subject, action: Action) -> None:
 
 
 @post("/action/{entity:str}/{name:str}", name="actions:call", status_code=200)
-async def call_action(request: AnyRequest, entity: str, name: str) -> Response[bytes]:
+async def call_action(request: AnyRequest, entity: FromPath[str], name: FromPath[str]) -> Response[bytes]:
     platform = platform_of(request)
     subject = await subject_of(request)
     await platform.registry.model(entity)

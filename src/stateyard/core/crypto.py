@@ -22,9 +22,9 @@ def derive_key(secret: str, purpose: str, length: int = 32) -> bytes:
 class Crypto:
     """Everything that turns a clear value into what may be stored, and back."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, time_cost: int = 3, memory_kib: int = 65536) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, "stateyard:encrypted-columns")))
-        self._hasher = PasswordHasher()
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
         self.token_key = derive_key(secret, "stateyard:tokens")
 
     def hash_password(self, password: str) -> str:

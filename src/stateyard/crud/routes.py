@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
+from litestar.params import FromPath
 
 from stateyard.core.errors import bad_request
 from stateyard.core.http import flag, json_body, json_response, platform_of, query_params, subject_of
@@ -14,7 +15,7 @@ from stateyard.crud.hooks import WriteOptions
 AnyRequest = Request[Any, Any, Any]
 
 
-def _write_options(request: AnyRequest, entity: str) -> WriteOptions:
+def _write_options(request: AnyRequest, entity: FromPath[str]) -> WriteOptions:
     params = query_params(request)
     options = WriteOptions(allow_destructive=flag(params, "allow_destructive"), dry_run=flag(params, "dry_run"))
     include = params.pop("include", None)
@@ -29,7 +30,7 @@ def _write_options(request: AnyRequest, entity: str) -> WriteOptions:
     return options
 
 
-async def _written(request: AnyRequest, entity: str, result: Any, status: int) -> Response[bytes]:
+async def _written(request: AnyRequest, entity: FromPath[str], result: Any, status: int) -> Response[bytes]:
     if isinstance(result, msgspec.Struct):
         return json_response(result)
     platform = platform_of(request)
@@ -42,7 +43,7 @@ async def _written(request: AnyRequest, entity: str, result: Any, status: int) -
 
 
 @get("/api/{entity:str}", name="records:list")
-async def list_rows(request: AnyRequest, entity: str) -> Response[bytes]:
+async def list_rows(request: AnyRequest, entity: FromPath[str]) -> Response[bytes]:
     platform = platform_of(request)
     page = await platform.records.list(await subject_of(request), entity, query_params(request))
     meta = {"total": page.total, "page": page.page, "per_page": page.per_page}
@@ -50,7 +51,7 @@ async def list_rows(request: AnyRequest, entity: str) -> Response[bytes]:
 
 
 @post("/api/{entity:str}", name="records:create")
-async def create_row(request: AnyRequest, entity: str) -> Response[bytes]:
+async def create_row(request: AnyRequest, entity: FromPath[str]) -> Response[bytes]:
     subject = await subject_of(request)
     options = _write_options(request, entity)
     body = await json_body(request)
@@ -59,14 +60,14 @@ async def create_row(request: AnyRequest, entity: str) -> Response[bytes]:
 
 
 @get("/api/{entity:str}/{row_id:str}", name="records:get")
-async def get_row(request: AnyRequest, entity: str, row_id: str) -> Response[bytes]:
+async def get_row(request: AnyRequest, entity: FromPath[str], row_id: FromPath[str]) -> Response[bytes]:
     platform = platform_of(request)
     row = await platform.records.get(await subject_of(request), entity, row_id, query_params(request))
     return json_response(row)
 
 
 @patch("/api/{entity:str}/{row_id:str}", name="records:update")
-async def update_row(request: AnyRequest, entity: str, row_id: str) -> Response[bytes]:
+async def update_row(request: AnyRequest, entity: FromPath[str], row_id: FromPath[str]) -> Response[bytes]:
     subject = await subject_of(request)
     options = _write_options(request, entity)
     body = await json_body(request)
@@ -75,7 +76,7 @@ async def update_row(request: AnyRequest, entity: str, row_id: str) -> Response[
 
 
 @delete("/api/{entity:str}/{row_id:str}", name="records:delete", status_code=200)
-async def delete_row(request: AnyRequest, entity: str, row_id: str) -> Response[bytes]:
+async def delete_row(request: AnyRequest, entity: FromPath[str], row_id: FromPath[str]) -> Response[bytes]:
     subject = await subject_of(request)
     options = _write_options(request, entity)
     result = await platform_of(request).records.delete(subject, entity, row_id, options)
@@ -85,7 +86,9 @@ async def delete_row(request: AnyRequest, entity: str, row_id: str) -> Response[
 
 
 @get("/api/{entity:str}/{row_id:str}/{relation:str}", name="records:related")
-async def related_rows(request: AnyRequest, entity: str, row_id: str, relation: str) -> Response[bytes]:
+async def related_rows(
+    request: AnyRequest, entity: FromPath[str], row_id: FromPath[str], relation: FromPath[str]
+) -> Response[bytes]:
     platform = platform_of(request)
     result = await platform.records.related(await subject_of(request), entity, row_id, relation, query_params(request))
     if isinstance(result, msgspec.Struct):
@@ -97,7 +100,9 @@ async def related_rows(request: AnyRequest, entity: str, row_id: str, relation: 
 
 
 @post("/api/{entity:str}/{row_id:str}/{relation:str}", name="records:link", status_code=200)
-async def link_row(request: AnyRequest, entity: str, row_id: str, relation: str) -> Response[bytes]:
+async def link_row(
+    request: AnyRequest, entity: FromPath[str], row_id: FromPath[str], relation: FromPath[str]
+) -> Response[bytes]:
     subject = await subject_of(request)
     body = await json_body(request)
     await platform_of(request).records.link(subject, entity, row_id, relation, body)
@@ -105,7 +110,9 @@ async def link_row(request: AnyRequest, entity: str, row_id: str, relation: str)
 
 
 @delete("/api/{entity:str}/{row_id:str}/{relation:str}/{target_id:str}", name="records:unlink", status_code=200)
-async def unlink_row(request: AnyRequest, entity: str, row_id: str, relation: str, target_id: str) -> Response[bytes]:
+async def unlink_row(
+    request: AnyRequest, entity: FromPath[str], row_id: FromPath[str], relation: FromPath[str], target_id: FromPath[str]
+) -> Response[bytes]:
     subject = await subject_of(request)
     await platform_of(request).records.unlink(subject, entity, row_id, relation, target_id)
     return Response(b"", status_code=204)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 COLUMN_FIELDS = tuple(f.name for f in msgspec.structs.fields(ColumnDef))
 RELATION_FIELDS = tuple(f.name for f in msgspec.structs.fields(RelationDef))
+FLAG_FIELDS = frozenset({"required", "unique", "indexed"})
 
 
 class Snapshot:
@@ -96,14 +97,8 @@ def bootstrap_snapshot() -> Snapshot:
 def definition_from_rows(
     entity_row: dict[str, Any], column_rows: list[dict[str, Any]], relation_rows: list[dict[str, Any]]
 ) -> EntityDef:
-    columns = [
-        msgspec.convert({k: row[k] for k in COLUMN_FIELDS if row.get(k) not in (None, False)}, ColumnDef)
-        for row in column_rows
-    ]
-    relations = [
-        msgspec.convert({k: row[k] for k in RELATION_FIELDS if row.get(k) not in (None, False)}, RelationDef)
-        for row in relation_rows
-    ]
+    columns = [msgspec.convert(_given(row, COLUMN_FIELDS), ColumnDef) for row in column_rows]
+    relations = [msgspec.convert(_given(row, RELATION_FIELDS), RelationDef) for row in relation_rows]
     return EntityDef(
         name=entity_row["name"],
         label=entity_row["label"],
@@ -120,6 +115,11 @@ def definition_from_rows(
         audited=bool(entity_row["audited"]),
         system=bool(entity_row["system"]),
     )
+
+
+def _given(row: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The stored fields that say something: nulls and unset flags are left to the Struct's defaults."""
+    return {k: row[k] for k in fields if row.get(k) is not None and not (k in FLAG_FIELDS and row[k] is False)}
 
 
 async def read_revision(conn: AsyncConnection) -> int:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from stateyard.auth.permissions import ALL_VERBS, PermissionSpec, decode, spec, verb_names
+from stateyard.auth.permissions import ALL_VERBS, PermissionSpec, decode, encode, spec, verb_names
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -83,6 +83,9 @@ class EntityPermissions(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class EntityDef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """An entity as declared. Permissions are kept in canonical form (``all`` spelled out),
+    so that two declarations granting the same verbs compare equal."""
+
     name: str
     label: str | None = None
     description: str | None = None
@@ -100,6 +103,14 @@ class EntityDef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     audited: bool = True
     #: Shipped with Stateyard; only the platform itself declares these.
     system: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            self.permissions = EntityPermissions(
+                table=decode(encode(self.permissions.table)), row=decode(encode(self.permissions.row))
+            )
+        except ValueError as exc:
+            raise ValueError(f"permissions: {exc}") from None
 
     def column(self, name: str) -> ColumnDef | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -638,17 +638,45 @@ def _field_error(field: str, code: str, message: str) -> Any:
 
 
 def _converter(col: ColumnDef) -> Any:
+    """How a stored value of the old type becomes a value of ``col``'s new type (ValueError: lost)."""
     ctype = column_type(col.type)
-    return lambda value: ctype.validate(col, _plain(value))
+    text_like = ctype.name in ("string", "text", "email", "url", "enum", "encrypted")
+
+    def convert(value: Any) -> Any:
+        return ctype.validate(col, _as_json(value, text_like=text_like, kind=ctype.name))
+
+    return convert
 
 
-def _plain(value: Any) -> Any:
-    """A stored value in the JSON-ish form a column type's ``parse`` accepts."""
+def _as_json(value: Any, *, text_like: bool, kind: str) -> Any:
+    """A stored value in the JSON form the new type's ``parse`` accepts, converting where that is lossless."""
     import datetime as dt
     from decimal import Decimal
 
-    if isinstance(value, dt.datetime | dt.date | uuid.UUID | Decimal):
-        return str(value) if not isinstance(value, Decimal) else value
+    if text_like:
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()
+        return value if isinstance(value, str) else str(value) if not isinstance(value, dict | list) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if kind == "integer" and text.lstrip("+-").isdigit():
+            return int(text)
+        if kind == "float":
+            try:
+                return float(text)
+            except ValueError:
+                return value
+        if kind == "boolean" and text.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return text.lower() in ("true", "1", "yes")
+        return text
+    if kind == "boolean" and isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if kind == "date" and isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, Decimal) and kind in ("integer", "float"):
+        return int(value) if kind == "integer" and value == value.to_integral_value() else float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
     return value
 
 

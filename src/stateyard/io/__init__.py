@@ -1,0 +1,1 @@
+"""Moving rows in and out of files."""
