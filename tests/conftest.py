@@ -6,7 +6,10 @@ each test then works in its own schema, dropped afterwards.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,10 +34,45 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def _settings(tmp_path: Path, **database: Any) -> Settings:
+    return load_settings(
+        {},
+        **database,
+        secret_key=SECRET,
+        key_file=str(tmp_path / "stateyard.key"),
+        admin_email=ADMIN_EMAIL,
+        admin_password=ADMIN_PASSWORD,
+        schema_dir=str(tmp_path / "schema"),
+        password_hash_time_cost=1,
+        password_hash_memory_kib=1024,
+    )
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bootstrapped SQLite database (system entities and the admin), copied for each test."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.db"
+
+    async def build() -> None:
+        platform = Platform(_settings(folder, database_url=f"sqlite:///{path}"))
+        await platform.start()
+        await platform.stop()
+
+    # A thread of its own, so this works whether or not an event loop is running here.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, build()).result()
+    return path
+
+
 @pytest.fixture
-async def database(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    """Connection settings for an empty database of the requested backend."""
+async def database(backend: str, tmp_path: Path, sqlite_template: Path) -> AsyncIterator[dict[str, Any]]:
+    """Connection settings for a freshly bootstrapped database of the requested backend."""
     if backend == "sqlite":
+        shutil.copyfile(sqlite_template, tmp_path / "test.db")
         yield {"database_url": f"sqlite:///{tmp_path / 'test.db'}"}
         return
     import asyncpg
@@ -56,17 +94,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(database: dict[str, Any], tmp_path: Path) -> Settings:
-    return load_settings(
-        {},
-        **database,
-        secret_key="test-secret-key-that-is-long-enough-0123456789",
-        key_file=str(tmp_path / "stateyard.key"),
-        admin_email=ADMIN_EMAIL,
-        admin_password=ADMIN_PASSWORD,
-        schema_dir=str(tmp_path / "schema"),
-        password_hash_time_cost=1,
-        password_hash_memory_kib=1024,
-    )
+    return _settings(tmp_path, **database)
 
 
 class Api:
@@ -82,14 +110,16 @@ class Api:
             merged.setdefault("Authorization", f"Bearer {self.token}")
         return merged
 
-    async def get(self, url: str, *, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
-        return await self.client.get(url, params=params, headers=self._headers(headers))
+    async def get(self, url: str, *, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+        return await self.client.get(url, params=params, headers=self._headers(kw.pop("headers", None)), **kw)
 
     async def post(self, url: str, json: Any = None, *, params: dict[str, Any] | None = None, **kw: Any) -> Any:
-        return await self.client.post(url, json=json, params=params, headers=self._headers(kw.pop("headers", None)), **kw)
+        headers = self._headers(kw.pop("headers", None))
+        return await self.client.post(url, json=json, params=params, headers=headers, **kw)
 
     async def patch(self, url: str, json: Any = None, *, params: dict[str, Any] | None = None, **kw: Any) -> Any:
-        return await self.client.patch(url, json=json, params=params, headers=self._headers(kw.pop("headers", None)), **kw)
+        headers = self._headers(kw.pop("headers", None))
+        return await self.client.patch(url, json=json, params=params, headers=headers, **kw)
 
     async def delete(self, url: str, *, params: dict[str, Any] | None = None, **kw: Any) -> Any:
         return await self.client.delete(url, params=params, headers=self._headers(kw.pop("headers", None)), **kw)
