@@ -1,7 +1,9 @@
 """Shared fixtures: a fresh database per test, on SQLite and (when configured) PostgreSQL.
 
-``STATEYARD_TEST_DATABASE_URL=postgresql://...`` adds a PostgreSQL run of every storage test;
-each test then works in its own schema, dropped afterwards.
+``STATEYARD_TEST_DATABASE_URL=postgresql://...`` adds a PostgreSQL run of every storage test.
+Bootstrapping (system entities, the admin) happens once per session into a template: SQLite
+tests get a copy of a template file, PostgreSQL tests a database cloned from a template
+database (``CREATE DATABASE ... TEMPLATE``), dropped afterwards.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import concurrent.futures
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
 
 from stateyard.app import create_app
 from stateyard.config import Settings, load_settings
@@ -51,40 +54,69 @@ def _settings(tmp_path: Path, **database: Any) -> Settings:
     )
 
 
+def _in_thread(work: Any) -> Any:
+    """Run a coroutine on a loop of its own, whether or not an event loop is running here."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+async def _bootstrap(folder: Path, **database: Any) -> None:
+    platform = Platform(_settings(folder, **database))
+    await platform.start()
+    await platform.stop()
+
+
+def _pg_url(database: str) -> str:
+    assert PG_URL is not None
+    return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
+
+
+async def _pg_admin(statement: str) -> None:
+    import asyncpg
+
+    assert PG_URL is not None
+    conn = await asyncpg.connect(make_url(PG_URL).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bootstrapped SQLite database (system entities and the admin), copied for each test."""
     folder = tmp_path_factory.mktemp("template")
     path = folder / "template.db"
-
-    async def build() -> None:
-        platform = Platform(_settings(folder, database_url=f"sqlite:///{path}"))
-        await platform.start()
-        await platform.stop()
-
-    # A thread of its own, so this works whether or not an event loop is running here.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, build()).result()
+    _in_thread(_bootstrap(folder, database_url=f"sqlite:///{path}"))
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
+    """A bootstrapped PostgreSQL database that each PostgreSQL test clones."""
+    if not PG_URL:
+        yield None
+        return
+    name = f"sy_template_{uuid.uuid4().hex[:12]}"
+    _in_thread(_pg_admin(f'CREATE DATABASE "{name}"'))
+    _in_thread(_bootstrap(tmp_path_factory.mktemp("pg-template"), database_url=_pg_url(name)))
+    yield name
+    _in_thread(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
-async def database(backend: str, tmp_path: Path, sqlite_template: Path) -> AsyncIterator[dict[str, Any]]:
+async def database(
+    backend: str, tmp_path: Path, sqlite_template: Path, postgres_template: str | None
+) -> AsyncIterator[dict[str, Any]]:
     """Connection settings for a freshly bootstrapped database of the requested backend."""
     if backend == "sqlite":
         shutil.copyfile(sqlite_template, tmp_path / "test.db")
         yield {"database_url": f"sqlite:///{tmp_path / 'test.db'}"}
         return
-    import asyncpg
-
-    assert PG_URL is not None
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    yield {"database_url": PG_URL, "database_schema": schema}
-    conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    name = f"sy_test_{uuid.uuid4().hex[:16]}"
+    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield {"database_url": _pg_url(name)}
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

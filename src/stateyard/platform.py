@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 
 from stateyard.actions.registry import ActionRegistry
 from stateyard.auth import actions as user_actions
-from stateyard.auth.observers import RowShareObserver, UsergroupObserver
+from stateyard.auth.observers import RowShareObserver, UserAccountObserver, UsergroupObserver
 from stateyard.auth.service import AuthService
 from stateyard.auth.tokens import TokenService
 from stateyard.config import Settings
@@ -70,6 +70,7 @@ class Platform:
         self.hooks.handle("entity_relation", RelationHandler(self.db, self.registry, self.entities))
         self.hooks.observe("row_share", RowShareObserver(self.store))
         self.hooks.observe("usergroup", UsergroupObserver(self.registry))
+        self.hooks.observe("user_account", UserAccountObserver())
         user_actions.register(self.actions)
 
     async def start(self, *, watch: bool = False) -> None:

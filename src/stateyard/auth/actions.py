@@ -6,7 +6,7 @@ import msgspec
 
 from stateyard.actions.directives import Directive, notify, record, store_set
 from stateyard.actions.registry import ActionCall, ActionRegistry, Performer
-from stateyard.core.errors import FieldError, invalid
+from stateyard.core.errors import FieldError
 
 
 class SignupInput(msgspec.Struct, forbid_unknown_fields=True):
@@ -22,10 +22,11 @@ class SigninInput(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def signup(call: ActionCall, data: SignupInput) -> list[Directive]:
+    mismatch: list[FieldError] = []
     if data.password != data.password_confirm:
-        raise invalid([FieldError("password_confirm", "mismatch", "does not match the password")])
+        mismatch.append(FieldError("password_confirm", "mismatch", "does not match the password"))
     platform = call.platform
-    row = await platform.auth.create_user(data.email, data.password, name=data.name)
+    row = await platform.auth.create_user(data.email, data.password, name=data.name, errors=mismatch)
     subject = await platform.auth.subject_for_user(row["id"])
     shown = await platform.records.present(subject, "user_account", row)
     return [

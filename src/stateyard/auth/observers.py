@@ -1,8 +1,10 @@
-"""Rules for the system entities behind permissions: row shares and user groups."""
+"""Rules for the system entities behind permissions: row shares, user groups and accounts."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from sqlalchemy import select
 
 from stateyard.auth.access import require_row
 from stateyard.auth.permissions import Verb
@@ -55,8 +57,11 @@ class UsergroupObserver(RowObserver):
         await self._changed(ctx)
 
     async def before_update(self, ctx: WriteContext, before: dict[str, Any], changes: dict[str, Any]) -> None:
-        if before["name"] in (ADMINISTRATORS, USERS) and changes.get("name", before["name"]) != before["name"]:
+        if changes.get("name", before["name"]) == before["name"]:
+            return
+        if before["name"] in (ADMINISTRATORS, USERS):
             raise _builtin_group(before["name"])
+        _refuse_if_named(ctx, before["name"], "renamed")
 
     async def after_update(self, ctx: WriteContext, before: dict[str, Any], after: dict[str, Any]) -> None:
         if before["name"] != after["name"]:
@@ -65,10 +70,65 @@ class UsergroupObserver(RowObserver):
     async def before_delete(self, ctx: WriteContext, row: dict[str, Any]) -> None:
         if row["name"] in (ADMINISTRATORS, USERS):
             raise _builtin_group(row["name"])
+        _refuse_if_named(ctx, row["name"], "deleted")
 
     async def after_delete(self, ctx: WriteContext, row: dict[str, Any]) -> None:
         await self._changed(ctx)
 
 
+def _refuse_if_named(ctx: WriteContext, name: str, change: str) -> None:
+    """Definitions name groups (table shares, row shares, encrypted column readers): renaming or
+    deleting one they name would silently take access away, so it must be edited out first."""
+    entities = sorted(
+        model.name
+        for model in ctx.snapshot.models.values()
+        if name in model.definition.groups
+        or name in model.definition.row_groups
+        or any(name in (col.readers or ()) for col in model.definition.columns)
+    )
+    if entities:
+        raise ProblemError(
+            409,
+            "group-in-use",
+            "Conflict",
+            f"The group '{name}' cannot be {change}: the definitions of {', '.join(entities)} name it "
+            "(groups, row_groups or column readers); remove it there first.",
+            entities=entities,
+        )
+
+
 def _builtin_group(name: str) -> ProblemError:
     return ProblemError(409, "system-group", "Conflict", f"The built-in group '{name}' cannot be renamed or deleted.")
+
+
+class UserAccountObserver(RowObserver):
+    """A running install always keeps one active administrator: deleting or disabling the last one
+    would lock everybody out of the definitions, with no way back through the API."""
+
+    async def before_update(self, ctx: WriteContext, before: dict[str, Any], changes: dict[str, Any]) -> None:
+        if changes.get("active", True) is False and before["active"] is not False:
+            await _refuse_last_admin(ctx, before, "disabled")
+
+    async def before_delete(self, ctx: WriteContext, row: dict[str, Any]) -> None:
+        await _refuse_last_admin(ctx, row, "deleted")
+
+
+async def _refuse_last_admin(ctx: WriteContext, user: dict[str, Any], change: str) -> None:
+    admins_id = ctx.snapshot.group_id(ADMINISTRATORS)
+    groups = ctx.snapshot.models["usergroup"]
+    members = groups.join_tables["members"]
+    users = ctx.snapshot.models["user_account"].table
+    active_admins = (
+        await ctx.conn.execute(
+            select(members.c.target_id)
+            .join(users, users.c.id == members.c.target_id)
+            .where(members.c.source_id == admins_id, users.c.active.is_not(False))
+        )
+    ).scalars().all()
+    if list(active_admins) == [user["id"]]:
+        raise ProblemError(
+            409,
+            "last-administrator",
+            "Conflict",
+            f"This is the last active administrator; it cannot be {change}. Make someone else an administrator first.",
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Iterable
+from functools import lru_cache
 
 import msgspec
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
@@ -84,6 +85,10 @@ def spec(guest: Iterable[str] = (), owner: Iterable[str] = (), group: Iterable[s
     return encode(PermissionSpec(guest=list(guest), owner=list(owner), group=list(group)))
 
 
+#: The largest meaningful permission value: every verb for every class of people.
+MAX_PERMISSION = spec(guest=["all"], owner=["all"], group=["all"])
+
+
 class Subject(msgspec.Struct, frozen=True):
     """Who is asking: resolved once per request from the bearer token."""
 
@@ -135,6 +140,13 @@ def row_filter(subject: Subject, table: Table, entity: str, verb: Verb, share_ta
     """SQL condition keeping exactly the rows of ``table`` on which ``subject`` holds ``verb``."""
     if subject.is_admin:
         return true()
+    return _row_filter(subject, table, entity, verb, share_table)
+
+
+# SQL expressions are immutable and depend on nothing but these arguments; building one costs more
+# than running the query it guards on small pages, so each caller's is kept for its next request.
+@lru_cache(maxsize=256)
+def _row_filter(subject: Subject, table: Table, entity: str, verb: Verb, share_table: Table) -> ColumnElement[bool]:
     bits = int(verb)
     perm = table.c.permission
     clauses: list[ColumnElement[bool]] = [perm.op("&")(bits << GUEST_SHIFT) != 0]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from stateyard.auth.permissions import ANONYMOUS, SYSTEM, Subject
@@ -19,6 +20,16 @@ from stateyard.crud.store import RowStore
 from stateyard.crud.validation import validate_body
 from stateyard.entities.registry import Registry
 from stateyard.entities.system import ADMINISTRATORS, USERS
+
+
+@lru_cache(maxsize=16)
+def _subject_statement(users: Table, members: Table) -> Select[Any]:
+    """The account and its group memberships; built once per schema snapshot, run on every request."""
+    return (
+        select(users.c.id, users.c.email, users.c.active, members.c.source_id)
+        .select_from(users.outerjoin(members, members.c.target_id == users.c.id))
+        .where(users.c.id == bindparam("_user_id"))
+    )
 
 
 class AuthService:
@@ -43,13 +54,8 @@ class AuthService:
         snapshot = self.registry.snapshot
         users = snapshot.models["user_account"].table
         members = snapshot.models["usergroup"].join_tables["members"]
-        stmt = (
-            select(users.c.id, users.c.email, users.c.active, members.c.source_id)
-            .select_from(users.outerjoin(members, members.c.target_id == users.c.id))
-            .where(users.c.id == user_id)
-        )
         async with self.db.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(_subject_statement(users, members), {"_user_id": user_id})).all()
         if not rows or rows[0].active is False:
             raise invalid_token("The account behind this token no longer exists or is disabled.")
         groups = {row.source_id for row in rows if row.source_id is not None}
@@ -65,9 +71,20 @@ class AuthService:
         )
 
     async def create_user(
-        self, email: Any, password: Any, *, name: Any = None, admin: bool = False, actor: Subject = SYSTEM
+        self,
+        email: Any,
+        password: Any,
+        *,
+        name: Any = None,
+        admin: bool = False,
+        actor: Subject = SYSTEM,
+        errors: list[FieldError] | None = None,
     ) -> dict[str, Any]:
-        """A new account owning its own row; administrators also join the administrators group."""
+        """A new account owning its own row; administrators also join the administrators group.
+
+        ``errors`` are the caller's own findings (a mismatched confirmation), reported together
+        with the account's field errors so that one answer names every bad field.
+        """
         snapshot = self.registry.snapshot
         model = snapshot.models["user_account"]
         body: dict[str, Any] = {"email": email, "password": password}
@@ -77,6 +94,7 @@ class AuthService:
         if password is None:
             checked.errors = [e for e in checked.errors if e.field != "password"]
             checked.errors.append(FieldError("password", "required", "'password' is required"))
+        checked.errors.extend(errors or [])
         if checked.errors:
             raise invalid(checked.errors)
         values = dict(checked.values)

@@ -16,6 +16,7 @@ from stateyard.core.clock import Clock
 from stateyard.core.errors import ProblemError, unauthorized
 
 ALGORITHM = "HS256"
+VERIFIED_CACHE_SIZE = 4096
 
 
 class Claims(msgspec.Struct, frozen=True):
@@ -31,6 +32,9 @@ class TokenService:
         self.issuer = issuer
         self.ttl = timedelta(seconds=ttl_seconds)
         self.clock = clock
+        #: Tokens whose signature and claims were checked already (the result cannot change for a
+        #: given token and key); expiry is still checked against the clock on every use.
+        self._verified: dict[str, Claims] = {}
 
     def issue(self, user_id: uuid.UUID) -> tuple[str, Claims]:
         now = self.clock.now()
@@ -44,6 +48,17 @@ class TokenService:
         return jwt.encode(payload, self._key, algorithm=ALGORITHM), claims
 
     def verify(self, token: str) -> Claims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims.exp <= int(self.clock.now().timestamp()):
+            raise invalid_token("The bearer token has expired; sign in again.")
+        return claims
+
+    def _decode(self, token: str) -> Claims:
         try:
             payload = jwt.decode(
                 token,
@@ -59,8 +74,6 @@ class TokenService:
             claims = msgspec.convert(payload, Claims, strict=False)
         except (jwt.PyJWTError, msgspec.ValidationError):
             raise invalid_token("The bearer token is malformed or its signature does not match.") from None
-        if claims.exp <= int(self.clock.now().timestamp()):
-            raise invalid_token("The bearer token has expired; sign in again.")
         return claims
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("stateyard.http")
 _encoder = msgspec.json.Encoder()
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""})
+_SUBJECT_KEY = "stateyard.subject"
 
 
 def platform_of(request: Request[Any, Any, Any]) -> Platform:
@@ -30,7 +31,16 @@ def platform_of(request: Request[Any, Any, Any]) -> Platform:
 
 
 async def subject_of(request: Request[Any, Any, Any]) -> Subject:
-    return await platform_of(request).auth.subject_for(request.headers.get("authorization"))
+    """Who sent the request, looked up once per request however often a route asks.
+
+    One request has one caller: a write that changes the caller's own account must not make
+    the answer to that same request see someone else (or a 401 after the commit).
+    """
+    subject: Subject | None = request.state.get(_SUBJECT_KEY)
+    if subject is None:
+        subject = await platform_of(request).auth.subject_for(request.headers.get("authorization"))
+        request.state[_SUBJECT_KEY] = subject
+    return subject
 
 
 async def json_body(request: Request[Any, Any, Any], *, required: bool = True) -> Any:

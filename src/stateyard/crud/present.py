@@ -86,12 +86,15 @@ class Presenter:
         shown: dict[str, Any] = {}
         for name, how, readers in plan:
             value = row.get(name)
-            if how == "plain" or value is None:
+            if how == "encrypted":
+                # Decided before looking at the value: a null shown only to non-readers would tell them
+                # which rows hold a secret.
+                if self._may_read_secret(subject, row, readers):
+                    shown[name] = None if value is None else self.crypto.decrypt(value)
+            elif how == "plain" or value is None:
                 shown[name] = value
             elif how == "permission":
                 shown[name] = shown_permission(value)
-            elif self._may_read_secret(subject, row, readers):
-                shown[name] = self.crypto.decrypt(value)
         return shown
 
     @staticmethod

@@ -30,15 +30,20 @@ def _write_options(request: AnyRequest, entity: FromPath[str]) -> WriteOptions:
     return options
 
 
+async def _check_include(request: AnyRequest, entity: str) -> None:
+    """Refuse a bad ``include`` before writing: a 400 must not leave a created or changed row behind."""
+    if request.state.include:
+        platform = platform_of(request)
+        _, model = await platform.records.resolve(entity)
+        platform.records.parse_query(model, {"include": request.state.include})
+
+
 async def _written(request: AnyRequest, entity: FromPath[str], result: Any, status: int) -> Response[bytes]:
     if isinstance(result, msgspec.Struct):
         return json_response(result)
     platform = platform_of(request)
     subject = await subject_of(request)
     include = [n.strip() for n in (request.state.include or "").split(",") if n.strip()]
-    if include:
-        _, model = await platform.records.resolve(entity)
-        platform.records.parse_query(model, {"include": ",".join(include)})
     return json_response(await platform.records.present(subject, entity, result, include), status)
 
 
@@ -54,6 +59,7 @@ async def list_rows(request: AnyRequest, entity: FromPath[str]) -> Response[byte
 async def create_row(request: AnyRequest, entity: FromPath[str]) -> Response[bytes]:
     subject = await subject_of(request)
     options = _write_options(request, entity)
+    await _check_include(request, entity)
     body = await json_body(request)
     row = await platform_of(request).records.create(subject, entity, body, options)
     return await _written(request, entity, row, 201)
@@ -70,6 +76,7 @@ async def get_row(request: AnyRequest, entity: FromPath[str], row_id: FromPath[s
 async def update_row(request: AnyRequest, entity: FromPath[str], row_id: FromPath[str]) -> Response[bytes]:
     subject = await subject_of(request)
     options = _write_options(request, entity)
+    await _check_include(request, entity)
     body = await json_body(request)
     row = await platform_of(request).records.update(subject, entity, row_id, body, options)
     return await _written(request, entity, row, 200)

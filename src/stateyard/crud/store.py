@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Select, Table, Update, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.audit.service import audit_view, record
@@ -23,6 +24,20 @@ from stateyard.entities.compiler import Model
 from stateyard.entities.registry import Snapshot
 
 
+# Statements are built once per table and run with parameters: building a statement from values
+# costs more than compiling it, which SQLAlchemy caches anyway. Bound names start with "_", which
+# no column name can (see NAME_PATTERN), so they never clash with a SET column.
+@lru_cache(maxsize=256)
+def _load_statement(table: Table, for_update: bool) -> Select[Any]:
+    stmt = select(table).where(table.c.id == bindparam("_row_id"))
+    return stmt.with_for_update() if for_update else stmt
+
+
+@lru_cache(maxsize=256)
+def _update_statement(table: Table) -> Update:
+    return update(table).where(table.c.id == bindparam("_row_id"), table.c.version == bindparam("_row_version"))
+
+
 class RowStore:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -30,10 +45,8 @@ class RowStore:
     async def load(
         self, conn: AsyncConnection, model: Model, row_id: uuid.UUID, *, for_update: bool = False
     ) -> dict[str, Any] | None:
-        stmt = select(model.table).where(model.table.c.id == row_id)
-        if for_update and conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        found = (await conn.execute(stmt)).mappings().first()
+        stmt = _load_statement(model.table, for_update and conn.dialect.name == "postgresql")
+        found = (await conn.execute(stmt, {"_row_id": row_id})).mappings().first()
         return dict(found) if found is not None else None
 
     async def insert(
@@ -58,7 +71,7 @@ class RowStore:
             "permission": model.row_permission if permission is None else permission,
             **values,
         }
-        await conn.execute(insert(model.table).values(row))
+        await conn.execute(insert(model.table), row)
         if model.row_group_ids:
             await self.share(conn, snapshot, model.name, row["id"], model.row_group_ids)
         if model.definition.audited:
@@ -90,9 +103,8 @@ class RowStore:
         """Apply ``changes`` to the row read as ``before``; 409 if someone changed it since."""
         now = self.clock.now()
         values = {**changes, "version": before["version"] + 1, "updated_at": now}
-        table = model.table
         result = await conn.execute(
-            update(table).where(table.c.id == before["id"], table.c.version == before["version"]).values(values)
+            _update_statement(model.table), {**values, "_row_id": before["id"], "_row_version": before["version"]}
         )
         if result.rowcount != 1:
             raise conflict(

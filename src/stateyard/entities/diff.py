@@ -93,12 +93,16 @@ def _plan_columns(name: str, current: EntityDef, desired: EntityDef) -> list[Cha
                 Change(
                     "resize_column",
                     name,
-                    f"change the storage of column '{col_name}' ({_sql_type_text(old)} -> {_sql_type_text(col)})",
+                    f"change the storage of column '{col_name}' ({_sql_type_text(old)} -> {_sql_type_text(col)})"
+                    + (": values that do not fit become null" if _narrower(old, col) else ""),
                     target=col_name,
                     destructive=_narrower(old, col),
                 )
             )
         differing = [f for f in METADATA_ONLY if getattr(old, f) != getattr(col, f)]
+        if _sql_type_text(old) == _sql_type_text(col):
+            # Sizes a type does not store (a text column's max_length) are rules like min_length.
+            differing += [f for f in ("max_length", "precision", "scale") if getattr(old, f) != getattr(col, f)]
         if old.unique != col.unique or old.indexed != col.indexed:
             differing.append("index")
         if differing:

@@ -54,6 +54,24 @@ class _Base:
                 return model.definition
         raise not_found(f"There is no entity with id '{entity_row_id}'.", entity="entity", id=str(entity_row_id))
 
+    async def _check_version(self, entity: str, row: dict[str, Any], body: dict[str, Any]) -> None:
+        """A patch's optional ``version`` must be the row's current one, as for any other row."""
+        if "version" not in body:
+            return
+        sent = body["version"]
+        if isinstance(sent, bool) or not isinstance(sent, int) or sent < 1:
+            raise invalid([FieldError("version", "type", "expected the positive integer version you last read")])
+        if sent != row["version"]:
+            raise ProblemError(
+                409,
+                "stale-version",
+                "Conflict",
+                f"You sent version {sent} but this {entity} is at version {row['version']}; read it again and retry.",
+                entity=entity,
+                id=str(row["id"]),
+                current_version=row["version"],
+            )
+
     async def _apply(self, definition: EntityDef, subject: Subject, options: WriteOptions, **kw: Any) -> ApplyResult:
         return await self.service.apply(
             [definition],
@@ -76,6 +94,7 @@ class EntityHandler(_Base):
         self, subject: Subject, row_id: uuid.UUID, body: dict[str, Any], options: WriteOptions
     ) -> HandlerResult:
         current = self._definition_by_row(row_id)
+        await self._check_version("entity", await self._row("entity", lambda t: t.c.id == row_id), body)
         body = {k: v for k, v in body.items() if k != "version"}
         if "name" in body and body["name"] != current.name:
             raise invalid(
@@ -121,7 +140,11 @@ class _ChildHandler(_Base):
             parent_id = uuid.UUID(str(raw))
         except ValueError:
             raise invalid([FieldError("entity_id", "required", "the id of the entity this belongs to")]) from None
-        return self._definition_by_row(parent_id)
+        try:
+            return self._definition_by_row(parent_id)
+        except ProblemError:
+            # A body field naming a missing row is invalid input (422), as for any belongs_to value.
+            raise invalid([FieldError("entity_id", "not_found", f"there is no entity with id '{parent_id}'")]) from None
 
     async def create(self, subject: Subject, body: dict[str, Any], options: WriteOptions) -> HandlerResult:
         definition = self._parent(body)
@@ -142,13 +165,22 @@ class _ChildHandler(_Base):
     async def _locate(self, row_id: uuid.UUID) -> tuple[dict[str, Any], EntityDef, Any]:
         row = await self._row(self.entity, lambda t: t.c.id == row_id)
         definition = self._definition_by_row(row["entity_id"])
+        if row["system"]:
+            # Shipped columns and relations are what the platform's code relies on.
+            raise ProblemError(
+                409,
+                "system-entity",
+                "Conflict",
+                f"'{definition.name}.{row['name']}' belongs to the platform and cannot be changed or removed.",
+            )
         item = next(i for i in self._items(definition) if i.name == row["name"])
         return row, definition, item
 
     async def update(
         self, subject: Subject, row_id: uuid.UUID, body: dict[str, Any], options: WriteOptions
     ) -> HandlerResult:
-        _, definition, item = await self._locate(row_id)
+        row, definition, item = await self._locate(row_id)
+        await self._check_version(self.entity, row, body)
         body = {k: v for k, v in body.items() if k not in ("version", "entity_id")}
         new_name = body.pop("name", item.name)
         if new_name != item.name:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -69,13 +70,42 @@ def compile_snapshot(
     revision: int,
     definitions: Iterable[tuple[EntityDef, uuid.UUID | None, uuid.UUID | None]],
     groups: dict[str, uuid.UUID],
+    *,
+    previous: Snapshot | None = None,
 ) -> Snapshot:
-    """Compile (definition, entity row id, owner id) triples into a snapshot."""
-    metadata = MetaData()
+    """Compile (definition, entity row id, owner id) triples into a snapshot.
+
+    With ``previous``, the new snapshot shares its MetaData and keeps every model whose
+    definition did not change: their Table objects stay the same, so SQLAlchemy's statement
+    cache (keyed by table) survives a schema change elsewhere, and only changed entities are
+    compiled again. Requests still holding ``previous`` keep working on its models.
+    """
     items = list(definitions)
-    tables = compile_tables((d for d, _, _ in items), metadata)
+    metadata = previous.metadata if previous is not None else MetaData()
     models: dict[str, Model] = {}
+    changed: list[tuple[EntityDef, uuid.UUID | None, uuid.UUID | None]] = []
     for definition, row_id, owner_id in items:
+        group_ids = frozenset(groups[g] for g in definition.groups if g in groups)
+        row_group_ids = frozenset(groups[g] for g in definition.row_groups if g in groups)
+        old = previous.models.get(definition.name) if previous is not None else None
+        if (
+            old is not None
+            and old.definition == definition
+            and (old.row_id, old.owner_id, old.group_ids, old.row_group_ids)
+            == (row_id, owner_id, group_ids, row_group_ids)
+        ):
+            models[definition.name] = old
+        else:
+            changed.append((definition, row_id, owner_id))
+    if previous is not None:
+        # Tables of changed and dropped entities leave the shared MetaData before the new ones join it.
+        for name, old in previous.models.items():
+            if name not in models:
+                for table in (old.table, *old.join_tables.values()):
+                    if metadata.tables.get(table.name) is table:
+                        metadata.remove(table)
+    tables = compile_tables((d for d, _, _ in changed), metadata)
+    for definition, row_id, owner_id in changed:
         table, joins = tables[definition.name]
         models[definition.name] = Model(
             definition,
@@ -89,6 +119,7 @@ def compile_snapshot(
     return Snapshot(revision, models, metadata, groups)
 
 
+@cache
 def bootstrap_snapshot() -> Snapshot:
     """The system entities alone, as shipped: enough to create and read the definition tables."""
     return compile_snapshot(0, ((d, None, None) for d in system_definitions().values()), {})
@@ -127,7 +158,7 @@ async def read_revision(conn: AsyncConnection) -> int:
     return int(value or 0)
 
 
-async def read_snapshot(conn: AsyncConnection) -> Snapshot:
+async def read_snapshot(conn: AsyncConnection, previous: Snapshot | None = None) -> Snapshot:
     base = bootstrap_snapshot()
     ent, col, rel, grp = (base.models[n].table for n in ("entity", "entity_column", "entity_relation", "usergroup"))
     revision = await read_revision(conn)
@@ -151,7 +182,7 @@ async def read_snapshot(conn: AsyncConnection) -> Snapshot:
     # Before the first bootstrap has written them, system entities are known by their shipped form.
     stored = {row["name"] for row in entity_rows}
     triples += [(d, None, None) for name, d in system_definitions().items() if name not in stored]
-    return compile_snapshot(revision, triples, groups)
+    return compile_snapshot(revision, triples, groups, previous=previous)
 
 
 class Registry:
@@ -159,6 +190,8 @@ class Registry:
         self.db = db
         self._snapshot = bootstrap_snapshot()
         self._lock = asyncio.Lock()
+        #: Snapshots loaded here share one MetaData (see compile_snapshot); the shipped one has its own.
+        self._loaded: Snapshot | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -166,7 +199,7 @@ class Registry:
 
     async def reload(self) -> Snapshot:
         async with self._lock, self.db.read() as conn:
-            self._snapshot = await read_snapshot(conn)
+            self._snapshot = self._loaded = await read_snapshot(conn, self._loaded)
         return self._snapshot
 
     async def refresh(self) -> Snapshot:

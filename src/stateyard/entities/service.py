@@ -24,8 +24,8 @@ from stateyard.core.errors import ProblemError, conflict, invalid, not_found
 from stateyard.crud.store import RowStore
 from stateyard.entities.compiler import Model, column_indexes, identifier
 from stateyard.entities.ddl import Migrator
-from stateyard.entities.diff import Change, has_destructive, plan_entity
-from stateyard.entities.registry import Registry, Snapshot, compile_snapshot, read_snapshot
+from stateyard.entities.diff import Change, _narrower, has_destructive, plan_entity
+from stateyard.entities.registry import Registry, Snapshot, compile_snapshot, read_revision, read_snapshot
 from stateyard.entities.schemas import ColumnDef, EntityDef, GroupDef, IndexDef, RelationDef
 from stateyard.entities.system import META_TABLE, SCHEMA_REVISION, SYSTEM_ENTITY_NAMES, system_definitions
 from stateyard.entities.types import column_type
@@ -79,8 +79,27 @@ def merge_system(definition: EntityDef) -> EntityDef:
         return definition
     own_columns = {c.name for c in shipped.columns}
     own_relations = {r.name for r in shipped.relations}
+    changed = [c.name for c in definition.columns if shipped.column(c.name) not in (None, c)]
+    changed += [r.name for r in definition.relations if shipped.relation(r.name) not in (None, r)]
+    if changed:
+        raise ProblemError(
+            409,
+            "system-entity",
+            "Conflict",
+            f"'{definition.name}.{changed[0]}' belongs to the platform and cannot be changed; "
+            "declare it as shipped or leave it out.",
+        )
+    # What a declaration leaves at its default keeps the shipped value: a file that only adds a
+    # column to user_account must not open the table up to the default permissions.
+    blank = EntityDef(name=definition.name)
+    kept = {
+        field: getattr(shipped, field)
+        for field in ("label", "description", "permissions", "groups", "row_groups")
+        if getattr(definition, field) == getattr(blank, field)
+    }
     return msgspec.structs.replace(
         definition,
+        **kept,
         columns=[*shipped.columns, *(c for c in definition.columns if c.name not in own_columns)],
         relations=[*shipped.relations, *(r for r in definition.relations if r.name not in own_relations)],
         indexes=[*shipped.indexes, *(i for i in definition.indexes if i not in shipped.indexes)],
@@ -136,7 +155,7 @@ class EntityService:
         bootstrap: bool,
         expect_new: bool,
     ) -> ApplyResult:
-        current = await read_snapshot(conn)
+        current = await self._current(conn)
         desired = [d if bootstrap else merge_system(d) for d in definitions]
         if expect_new:
             for d in desired:
@@ -296,14 +315,21 @@ class EntityService:
                     owner_id=actor.user_id,
                 )
                 continue
-            if old_col.type != col.type:
+            # A narrower column is rebuilt like a retyped one, so that values that no longer fit
+            # become null instead of failing the ALTER (PostgreSQL) or staying too long (SQLite).
+            rebuilt = old_col.type != col.type or _narrower(old_col, col)
+            if rebuilt:
                 convert = _converter(col)
                 await conn.run_sync(
                     lambda sync, c=col, f=convert: Migrator(sync).retype_column(table, new.table.c[c.name], f)
                 )
+                # The rebuild dropped every index on the column, declared composite ones included.
+                for index in new.table.indexes:
+                    if name in {c.name for c in index.columns}:
+                        await self._create_index(conn, new, index)
             elif repr(old.table.c[name].type) != repr(new.table.c[name].type):
                 await conn.run_sync(lambda sync, n=name: Migrator(sync).resize_column(table.name, new.table.c[n]))
-            if (old_col.unique, old_col.indexed) != (col.unique, col.indexed) or old_col.type != col.type:
+            if not rebuilt and (old_col.unique, old_col.indexed) != (col.unique, col.indexed):
                 await self._reindex_column(conn, old, new, name)
             wanted = column_row_values(col, position, system=name in system_columns)
             before = rows[name]
@@ -477,7 +503,7 @@ class EntityService:
     ) -> ApplyResult:
         async with self.db.ddl() as conn:
             await self._lock(conn)
-            current = await read_snapshot(conn)
+            current = await self._current(conn)
             model = current.model(name)
             if model.definition.system:
                 raise conflict(f"'{name}' is a system entity and cannot be dropped.", code="system-entity")
@@ -535,7 +561,7 @@ class EntityService:
         """Rename a column in place, keeping its values (clients using the old name break: hence explicit)."""
         async with self.db.ddl() as conn:
             await self._lock(conn)
-            current = await read_snapshot(conn)
+            current = await self._current(conn)
             model = current.model(entity)
             col = model.columns.get(old)
             if col is None:
@@ -583,6 +609,13 @@ class EntityService:
             await bump_revision(conn)
         await self.registry.reload()
         return ApplyResult(changes, applied=True)
+
+    async def _current(self, conn: AsyncConnection) -> Snapshot:
+        """The definitions as stored, read under the schema lock (the registry's copy when it is current)."""
+        loaded = self.registry.snapshot
+        if loaded.revision and loaded.revision == await read_revision(conn):
+            return loaded
+        return await read_snapshot(conn)
 
     async def _lock(self, conn: AsyncConnection) -> None:
         if conn.dialect.name == "postgresql":

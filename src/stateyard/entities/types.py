@@ -12,7 +12,7 @@ import math
 import re
 import uuid
 from abc import ABC, abstractmethod
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -20,7 +20,7 @@ import msgspec
 from sqlalchemy import BigInteger, Boolean, Date, Float, Integer, String, Text, Uuid
 from sqlalchemy.types import TypeEngine
 
-from stateyard.auth.permissions import PermissionSpec, decode, encode
+from stateyard.auth.permissions import MAX_PERMISSION, PermissionSpec, decode, encode
 from stateyard.core.crypto import Crypto
 from stateyard.core.db import bounded_regex_search
 from stateyard.core.sqltypes import ExactDecimal, UTCDateTime, json_type
@@ -243,7 +243,7 @@ class DecimalType(_NumberType):
 
     def _shape(self, col: ColumnDef) -> tuple[int, int]:
         return (
-            col.precision or self.DEFAULT_PRECISION,
+            self.DEFAULT_PRECISION if col.precision is None else col.precision,
             self.DEFAULT_SCALE if col.scale is None else col.scale,
         )
 
@@ -262,14 +262,23 @@ class DecimalType(_NumberType):
             raise FieldProblem("type", "expected a finite decimal number")
         return number
 
+    def _at_scale(self, col: ColumnDef, value: Decimal) -> Decimal:
+        # A context wide enough for any declared precision: quantizing must never round here.
+        return value.quantize(Decimal(1).scaleb(-self._shape(col)[1]), context=Context(prec=80))
+
     def check(self, col: ColumnDef, value: Any) -> None:
         super().check(col, value)
         precision, scale = self._shape(col)
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and -exponent > scale:
+        # Trailing zeros are no extra digits: 12.300 fits a scale of 2, 12.305 does not.
+        if value != self._at_scale(col, value):
             raise FieldProblem("scale", f"at most {scale} digits after the decimal point")
         if value.adjusted() + 1 > precision - scale:
             raise FieldProblem("precision", f"at most {precision - scale} digits before the decimal point")
+
+    def validate(self, col: ColumnDef, value: Any) -> Any:
+        # Always at the column's scale, so that what a create answers is what a later read shows.
+        number = self._at_scale(col, super().validate(col, value))
+        return number.copy_abs() if number.is_zero() else number
 
     def annotation(self, col: ColumnDef) -> Any:
         return Annotated[Decimal, _meta(col)]
@@ -301,8 +310,8 @@ class BooleanType(ColumnType):
 
 
 class DateType(ColumnType):
+    # No min/max: ColumnDef bounds are numbers, so a date bound could be declared but never checked.
     name = "date"
-    options = frozenset({"min", "max"})
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
         return Date()
@@ -340,7 +349,10 @@ class DateTimeType(ColumnType):
         # A time without an offset is taken as UTC, the platform's one time zone for storage.
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
-        return moment.astimezone(dt.UTC)
+        try:
+            return moment.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC moment
+            raise FieldProblem("format", f"{value!r} is outside the representable range of date-times") from None
 
     def annotation(self, col: ColumnDef) -> Any:
         return Annotated[dt.datetime, _meta(col)]
@@ -476,6 +488,9 @@ class PermissionType(ColumnType):
 
     def parse(self, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
+            # Out-of-range bits would be dropped on read (or overflow the column on PostgreSQL).
+            if not 0 <= value <= MAX_PERMISSION:
+                raise FieldProblem("format", f"a numeric permission is between 0 and {MAX_PERMISSION}, got {value}")
             return value
         try:
             return encode(msgspec.convert(value, PermissionSpec))

@@ -77,7 +77,8 @@ def definition_errors(
             known = ", ".join(sorted(set(COLUMN_TYPES) - INTERNAL_TYPES))
             add(f"{where}.type", "unknown_type", f"unknown column type '{col.type}' (known: {known})")
             continue
-        given = {k for k, v in msgspec.structs.asdict(col).items() if v not in (None, False)}
+        # Identity, not equality: a bound of 0 is given (0 == False would hide it).
+        given = {k for k, v in msgspec.structs.asdict(col).items() if v is not None and v is not False}
         for option in sorted(given - COMMON_OPTIONS - ctype.options):
             add(f"{where}.{option}", "unsupported_option", f"a {col.type} column has no '{option}' option")
         for message in ctype.definition_errors(col):

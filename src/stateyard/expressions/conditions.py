@@ -201,19 +201,42 @@ def evaluate(condition: Condition, record: Mapping[str, Any], previous: Mapping[
     return _evaluate_rule(condition, _lookup(record, condition.field), previous)
 
 
-def first_failing_rule(condition: Condition, record: Mapping[str, Any]) -> Rule | None:
-    """A rule that explains why ``condition`` is false for ``record`` (None when it holds)."""
-    if evaluate(condition, record):
+def first_failing_rule(
+    condition: Condition, record: Mapping[str, Any], previous: Mapping[str, Any] | None = None
+) -> Rule | None:
+    """A rule that explains why ``condition`` is false for ``record`` (None when it holds).
+
+    Under a ``not``, the culprit is a rule that holds: ``not any[a, b]`` fails because of
+    whichever of ``a`` and ``b`` is true, not simply because of the first one.
+    """
+    if evaluate(condition, record, previous):
         return None
     if isinstance(condition, Rule):
         return condition
     if isinstance(condition, AllOf | AnyOf):
         for item in condition.items:
-            found = first_failing_rule(item, record)
+            found = first_failing_rule(item, record, previous)
             if found is not None:
                 return found
         return None
-    return next(iter(rules(condition.item)), None)
+    return _first_holding_rule(condition.item, record, previous)
+
+
+def _first_holding_rule(
+    condition: Condition, record: Mapping[str, Any], previous: Mapping[str, Any] | None
+) -> Rule | None:
+    """A rule that makes ``condition`` true for ``record`` (None when it is false)."""
+    if not evaluate(condition, record, previous):
+        return None
+    if isinstance(condition, Rule):
+        return condition
+    if isinstance(condition, AllOf | AnyOf):
+        for item in condition.items:
+            found = _first_holding_rule(item, record, previous)
+            if found is not None:
+                return found
+        return None
+    return first_failing_rule(condition.item, record, previous)
 
 
 def _lookup(record: Mapping[str, Any], field: str) -> Any:
@@ -298,10 +321,19 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _known(col: Any, test: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``test`` where ``col`` has a value, FALSE (never NULL) where it is null.
+
+    SQL compares null to anything as unknown, and ``NOT unknown`` is still unknown, so a bare
+    ``col = 5`` would drop null rows from ``{"not": {..equals 5}}`` where Python keeps them.
+    """
+    return and_(col.is_not(None), test)
+
+
 def _rule_sql(rule: Rule, spec: FieldSpec) -> ColumnElement[bool]:
     col, op, value = spec.sql, rule.op, rule.value
     if op == "equals":
-        return col.is_(None) if value is None else col == value
+        return col.is_(None) if value is None else _known(col, col == value)
     if op == "not_equals":
         return col.is_not(None) if value is None else or_(col != value, col.is_(None))
     if op in ("is_empty", "is_not_empty"):
@@ -310,20 +342,20 @@ def _rule_sql(rule: Rule, spec: FieldSpec) -> ColumnElement[bool]:
     if op in ORDER_OPS:
         if value is None:
             return false()
-        return {"gt": col > value, "gte": col >= value, "lt": col < value, "lte": col <= value}[op]
+        return _known(col, {"gt": col > value, "gte": col >= value, "lt": col < value, "lte": col <= value}[op])
     if op in LIST_OPS:
         plain = [v for v in value if v is not None]
         has_null = len(plain) != len(value)
-        inside = or_(col.in_(plain) if plain else false(), col.is_(None) if has_null else false())
+        inside = or_(_known(col, col.in_(plain)) if plain else false(), col.is_(None) if has_null else false())
         if op == "in":
             return inside
         return or_(not_(inside), col.is_(None)) if not has_null else not_(inside)
     if op == "regex":
-        return col.regexp_match(value)
+        return _known(col, col.regexp_match(value))
     pattern = _like_escape(value)
     if op in ("contains", "not_contains"):
-        match = col.like(f"%{pattern}%", escape="\\")
-        return match if op == "contains" else or_(not_(match), col.is_(None))
+        match = _known(col, col.like(f"%{pattern}%", escape="\\"))
+        return match if op == "contains" else not_(match)
     if op == "starts_with":
-        return col.like(f"{pattern}%", escape="\\")
-    return col.like(f"%{pattern}", escape="\\")
+        return _known(col, col.like(f"{pattern}%", escape="\\"))
+    return _known(col, col.like(f"%{pattern}", escape="\\"))
