@@ -119,12 +119,16 @@ async def _refuse_last_admin(ctx: WriteContext, user: dict[str, Any], change: st
     members = groups.join_tables["members"]
     users = ctx.snapshot.models["user_account"].table
     active_admins = (
-        await ctx.conn.execute(
-            select(members.c.target_id)
-            .join(users, users.c.id == members.c.target_id)
-            .where(members.c.source_id == admins_id, users.c.active.is_not(False))
+        (
+            await ctx.conn.execute(
+                select(members.c.target_id)
+                .join(users, users.c.id == members.c.target_id)
+                .where(members.c.source_id == admins_id, users.c.active.is_not(False))
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if list(active_admins) == [user["id"]]:
         raise ProblemError(
             409,

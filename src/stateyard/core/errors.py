@@ -74,6 +74,15 @@ def invalid(errors: list[FieldError], *, detail: str | None = None, **extensions
     return ProblemError(422, "validation", "Invalid input", detail, errors=errors, **extensions)
 
 
+def invalid_definition(errors: list[FieldError], *, detail: str | None = None) -> ProblemError:
+    """A definition (entity, column, machine, ...) that cannot be used as written (400), naming every problem."""
+    if detail is None:
+        detail = f"The definition has {len(errors)} problem(s): " + "; ".join(
+            f"{e.field}: {e.message}" for e in errors[:5]
+        )
+    return ProblemError(400, "invalid-definition", "Invalid definition", detail, errors=errors)
+
+
 def not_found(detail: str, **extensions: Any) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", detail, **extensions)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from stateyard.auth.permissions import Subject
 from stateyard.core.db import Database
-from stateyard.core.errors import FieldError, ProblemError, invalid, not_found
+from stateyard.core.errors import FieldError, ProblemError, invalid, invalid_definition, not_found
 from stateyard.crud.hooks import HandlerResult, WriteOptions
 from stateyard.entities.registry import Registry
 from stateyard.entities.schemas import ColumnDef, EntityDef, RelationDef
@@ -31,7 +31,7 @@ def decode_definition(body: dict[str, Any], kind: type[Any], where: str = "") ->
         if " - at `$." in message:
             message, _, path = message.partition(" - at `$.")
             field = (where + "." if where else "") + path.rstrip("`")
-        raise invalid([FieldError(field, "invalid", message)]) from None
+        raise invalid_definition([FieldError(field, "invalid", message)]) from None
 
 
 class _Base:
@@ -97,7 +97,7 @@ class EntityHandler(_Base):
         await self._check_version("entity", await self._row("entity", lambda t: t.c.id == row_id), body)
         body = {k: v for k, v in body.items() if k != "version"}
         if "name" in body and body["name"] != current.name:
-            raise invalid(
+            raise invalid_definition(
                 [
                     FieldError(
                         "name",
@@ -185,9 +185,11 @@ class _ChildHandler(_Base):
         new_name = body.pop("name", item.name)
         if new_name != item.name:
             if self.kind is not ColumnDef:
-                raise invalid([FieldError("name", "read_only", "a relation cannot be renamed; drop and add it")])
+                raise invalid_definition(
+                    [FieldError("name", "read_only", "a relation cannot be renamed; drop and add it")]
+                )
             if body:
-                raise invalid([FieldError("name", "invalid", "rename a column on its own, then change it")])
+                raise invalid_definition([FieldError("name", "invalid", "rename a column on its own, then change it")])
             result = await self.service.rename_column(
                 definition.name,
                 item.name,

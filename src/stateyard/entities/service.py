@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.auth.permissions import SYSTEM, Subject, encode
 from stateyard.core.db import Database
-from stateyard.core.errors import ProblemError, conflict, invalid, not_found
+from stateyard.core.errors import ProblemError, conflict, invalid_definition, not_found
 from stateyard.crud.store import RowStore
 from stateyard.entities.compiler import Model, column_indexes, identifier
 from stateyard.entities.ddl import Migrator
@@ -176,11 +176,7 @@ class EntityService:
             ]
         errors += _dangling_has_many(overlay, {d.name for d in desired})
         if errors:
-            raise invalid(
-                errors,
-                detail=f"The definition has {len(errors)} problem(s): "
-                + "; ".join(f"{e.field}: {e.message}" for e in errors[:5]),
-            )
+            raise invalid_definition(errors)
         changes = [c for d in desired for c in plan_entity(overlay_current(current, d.name), d)]
         changes += await self._group_changes(conn, current, groups)
         if not bootstrap:
@@ -341,14 +337,10 @@ class EntityService:
         table = old.table
         count = await conn.run_sync(lambda sync: Migrator(sync).row_count(table.name))
         if col.required and col.default is None and count:
-            raise invalid(
-                [
-                    _field_error(
-                        col.name,
-                        "default_required",
-                        f"'{col.name}' is required, so the {count} existing row(s) need a default value",
-                    )
-                ]
+            raise conflict(
+                f"'{col.name}' is required, so the {count} existing row(s) of '{new.name}' need a default value.",
+                code="needs-default",
+                errors=[_field_error(col.name, "default_required", "a required column added to rows needs a default")],
             )
         default = column_type(col.type).validate(col, col.default) if col.default is not None else None
         await conn.run_sync(lambda sync: Migrator(sync).add_column(table, new.table.c[col.name], default))
@@ -475,7 +467,7 @@ class EntityService:
         for group in groups:
             problem = name_problem(group.name, "group")
             if problem:
-                raise invalid([_field_error("groups", "invalid_name", problem)])
+                raise invalid_definition([_field_error("groups", "invalid_name", problem)])
             row = (await conn.execute(select(model.table).where(model.table.c.name == group.name))).mappings().first()
             values = {"name": group.name, "label": group.label, "description": group.description}
             if row is None:
@@ -575,7 +567,7 @@ class EntityService:
             others = {n: m.definition for n, m in current.models.items() if n != entity}
             errors = list(definition_errors(definition, others, set(current.groups), allow_system=True))
             if errors:
-                raise invalid(errors)
+                raise invalid_definition(errors)
             changes = [
                 Change("update_column", entity, f"rename column '{old}' to '{new}'", target=old, destructive=True)
             ]

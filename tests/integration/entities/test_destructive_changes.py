@@ -154,9 +154,9 @@ async def test_renaming_refuses_bad_names(admin: Api, probe: Probe) -> None:
         ("version", "columns[0].name", "duplicate"),
         ("a__b", "columns[0].name", "invalid_name"),
     ):
-        body = assert_problem(await admin.patch(url, {"name": name}, params=allow), 422, "validation")
+        body = assert_problem(await admin.patch(url, {"name": name}, params=allow), 400, "invalid-definition")
         assert [(e["field"], e["code"]) for e in body["errors"]] == [(field, code)], name
-    body = assert_problem(await admin.patch(url, {"name": "heading", "label": "Heading"}, params=allow), 422)
+    body = assert_problem(await admin.patch(url, {"name": "heading", "label": "Heading"}, params=allow), 400)
     assert body["errors"][0]["field"] == "name"
     assert await probe.state() == before
 

@@ -77,8 +77,8 @@ async def test_readers_must_name_known_groups(admin: Api, probe: Probe) -> None:
             "/api/entity",
             {"name": "safe", "columns": [{"name": "pin", "type": "encrypted", "readers": ["owner", "nobody"]}]},
         ),
-        422,
-        "validation",
+        400,
+        "invalid-definition",
     )
     assert [(e["field"], e["code"]) for e in body["errors"]] == [("columns[0].readers", "unknown_group")]
     assert await probe.state() == before

@@ -164,7 +164,7 @@ CASES: dict[str, list[Case]] = {
 async def test_invalid_definition_is_refused(admin: Api, probe: Probe, group: str) -> None:
     before = await probe.state()
     for case, body, expected in CASES[group]:
-        problem = assert_problem(await admin.post("/api/entity", body), 422, "validation")
+        problem = assert_problem(await admin.post("/api/entity", body), 400, "invalid-definition")
         assert [(e["field"], e["code"]) for e in problem["errors"]] == expected, case
         assert all(e["message"] for e in problem["errors"]), case
         assert await probe.state() == before, case
@@ -183,7 +183,7 @@ async def test_every_problem_is_reported_at_once(admin: Api, probe: Probe) -> No
         "relations": [{"name": "boss", "type": "belongs_to", "target": "nowhere"}],
         "groups": ["ghosts"],
     }
-    problem = assert_problem(await admin.post("/api/entity", body), 422, "validation")
+    problem = assert_problem(await admin.post("/api/entity", body), 400, "invalid-definition")
     assert [e["field"] for e in problem["errors"]] == [
         "columns[0].name",
         "columns[1].max_length",
@@ -220,7 +220,7 @@ MALFORMED: list[tuple[str, Any, str]] = [
 async def test_malformed_definition_is_refused(admin: Api, probe: Probe) -> None:
     before = await probe.state()
     for case, body, field in MALFORMED:
-        problem = assert_problem(await admin.post("/api/entity", body), 422, "validation")
+        problem = assert_problem(await admin.post("/api/entity", body), 400, "invalid-definition")
         assert [e["field"] for e in problem["errors"]] == [field], case
         assert await probe.state() == before, case
     assert_problem(await admin.post("/api/entity", ["thing"]), 400, "invalid-body")
@@ -248,7 +248,7 @@ async def test_invalid_change_to_an_existing_entity_changes_nothing(admin: Api, 
         ({"name": "renamed"}, "name"),
         ({"columns": "none"}, "columns"),
     ):
-        body = assert_problem(await admin.patch(f"/api/entity/{entity['id']}", patch), 422, "validation")
+        body = assert_problem(await admin.patch(f"/api/entity/{entity['id']}", patch), 400, "invalid-definition")
         assert [e["field"] for e in body["errors"]] == [field], patch
     assert await probe.state() == before
 
@@ -275,7 +275,7 @@ async def test_a_belongs_to_that_a_has_many_needs_cannot_be_removed(admin: Api, 
     _, member = await _team_and_member(admin)
     before = await probe.state()
     response = await admin.patch(f"/api/entity/{member['id']}", {"relations": []}, params={"allow_destructive": "true"})
-    body = assert_problem(response, 422, "validation")
+    body = assert_problem(response, 400, "invalid-definition")
     assert [(e["field"], e["code"]) for e in body["errors"]] == [("relations", "in_use")]
     assert "team.members" in body["errors"][0]["message"]
     assert await probe.state() == before

@@ -71,12 +71,12 @@ async def test_required_column_without_default_on_a_filled_table_is_refused(admi
     entity = await _task_with_rows(admin, "old")
     before = await probe.state()
     column = {"entity_id": entity["id"], "name": "owner_name", "type": "string", "required": True}
-    body = assert_problem(await admin.post("/api/entity_column", column), 422, "validation")
+    body = assert_problem(await admin.post("/api/entity_column", column), 409, "needs-default")
     assert body["errors"][0]["field"] == "owner_name"
     assert body["errors"][0]["code"] == "default_required"
     assert await probe.state() == before
     patch = {"columns": [TASK["columns"][0], {"name": "owner_name", "type": "string", "required": True}]}
-    assert_problem(await admin.patch(f"/api/entity/{entity['id']}", patch), 422, "validation")
+    assert_problem(await admin.patch(f"/api/entity/{entity['id']}", patch), 409, "needs-default")
     assert await probe.state() == before
     with_default = await admin.post("/api/entity_column", {**column, "default": "nobody"})
     assert with_default.status_code == 201, with_default.text
@@ -132,10 +132,10 @@ async def test_bad_column_rows_are_refused(admin: Api, probe: Probe) -> None:
     body = assert_problem(await admin.post("/api/entity_column", unknown_parent), 422, "validation")
     assert [(e["field"], e["code"]) for e in body["errors"]] == [("entity_id", "not_found")]
     bad_type = {"entity_id": entity["id"], "name": "x", "type": "colour"}
-    body = assert_problem(await admin.post("/api/entity_column", bad_type), 422, "validation")
+    body = assert_problem(await admin.post("/api/entity_column", bad_type), 400, "invalid-definition")
     assert [(e["field"], e["code"]) for e in body["errors"]] == [("columns[1].type", "unknown_type")]
     unknown_key = {"entity_id": entity["id"], "name": "x", "type": "string", "colour": "red"}
-    assert_problem(await admin.post("/api/entity_column", unknown_key), 422, "validation")
+    assert_problem(await admin.post("/api/entity_column", unknown_key), 400, "invalid-definition")
     assert await probe.state() == before
 
 

@@ -142,6 +142,6 @@ async def test_an_invalid_definition_in_a_file_changes_nothing(probe: Probe, set
     before = await probe.state()
     with pytest.raises(ProblemError) as refused:
         await apply(probe, settings)
-    assert refused.value.status == 422
+    assert refused.value.status == 400
     assert [(e.field, e.code) for e in refused.value.errors or []] == [("broken.columns[0].type", "unknown_type")]
     assert await probe.state() == before
