@@ -21,11 +21,11 @@ from stateyard.config import Settings
 from stateyard.core.clock import Clock, SystemClock
 from stateyard.core.crypto import Crypto
 from stateyard.core.db import Database
-from stateyard.crud.hooks import Hooks
+from stateyard.crud.hooks import ANY_ENTITY, Hooks
 from stateyard.crud.service import RecordService
 from stateyard.crud.store import RowStore
 from stateyard.entities.handlers import ColumnHandler, EntityHandler, RelationHandler
-from stateyard.entities.registry import Registry, bootstrap_snapshot
+from stateyard.entities.registry import Registry, Snapshot, bootstrap_snapshot
 from stateyard.entities.service import SCHEMA_LOCK_KEY, EntityService
 from stateyard.entities.system import (
     META_TABLE,
@@ -34,6 +34,11 @@ from stateyard.entities.system import (
     system_definitions,
     system_document,
 )
+from stateyard.machines import actions as machine_actions
+from stateyard.machines import routes as machine_routes
+from stateyard.machines.catalog import MachineCatalog
+from stateyard.machines.observers import RowLifecycleObserver, StateMachineObserver
+from stateyard.machines.service import MachineService
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,8 @@ class Platform:
         )
         self.auth = AuthService(self.db, self.registry, self.store, self.crypto, self.tokens)
         self.actions = ActionRegistry()
+        self.catalog = MachineCatalog()
+        self.machines = MachineService(self.db, self.registry, self.store, self.catalog)
         self._watcher: asyncio.Task[None] | None = None
         self._wire()
 
@@ -72,6 +79,16 @@ class Platform:
         self.hooks.observe("usergroup", UsergroupObserver(self.registry))
         self.hooks.observe("user_account", UserAccountObserver())
         user_actions.register(self.actions)
+        self.hooks.observe("state_machine", StateMachineObserver(self.registry))
+        self.hooks.observe(ANY_ENTITY, RowLifecycleObserver(self.catalog, self.machines))
+        self.hooks.field_providers.append(machine_routes.state_fields(self))
+        machine_routes.register_endpoints(self)
+        machine_actions.register(self.actions)
+        self.registry.on_reload(self._reload_machines)
+
+    async def _reload_machines(self, snapshot: Snapshot) -> None:
+        async with self.db.read() as conn:
+            await self.catalog.reload(snapshot, conn)
 
     async def start(self, *, watch: bool = False) -> None:
         """Create or upgrade the system tables, load definitions, create the admin from settings."""

@@ -9,6 +9,7 @@ Permission checks on the table always run first, whoever writes.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -73,12 +74,31 @@ class WriteHandler(Protocol):
     async def delete(self, subject: Subject, row_id: uuid.UUID, options: WriteOptions) -> HandlerResult | None: ...
 
 
+class Reply(msgspec.Struct):
+    """What a row endpoint answers: JSON by default, or text such as a diagram."""
+
+    body: Any
+    status: int = 200
+    media_type: str = "application/json"
+
+
+#: A per-row endpoint ``/api/<entity>/<id>/<name>``: (subject, entity, raw id, query, body) -> reply.
+RowEndpoint = Callable[[Subject, str, str, dict[str, str], Any], Awaitable[Reply]]
+#: Extra fields the condition language may name on an entity (``state.<machine>``, say).
+FieldProvider = Callable[["Model"], dict[str, Any]]
+
+ANY_ENTITY = "*"
+
+
 class Hooks:
     def __init__(self) -> None:
         self.observers: dict[str, list[RowObserver]] = {}
         self.handlers: dict[str, WriteHandler] = {}
+        self.endpoints: dict[tuple[str, str, str], RowEndpoint] = {}
+        self.field_providers: list[FieldProvider] = []
 
     def observe(self, entity: str, observer: RowObserver) -> None:
+        """Watch writes to one entity's rows, or to every entity's with ``"*"``."""
         self.observers.setdefault(entity, []).append(observer)
 
     def handle(self, entity: str, handler: WriteHandler) -> None:
@@ -86,5 +106,19 @@ class Hooks:
             raise ValueError(f"entity '{entity}' already has a write handler")
         self.handlers[entity] = handler
 
+    def endpoint(self, entity: str, name: str, method: str, handler: RowEndpoint) -> None:
+        """Serve ``<method> /api/<entity>/<id>/<name>`` (``entity`` may be ``"*"``); the name must be a
+        reserved relation name, so that it can never shadow a relation."""
+        key = (entity, name, method.upper())
+        if key in self.endpoints:
+            raise ValueError(f"endpoint {key} is registered twice")
+        self.endpoints[key] = handler
+
+    def endpoint_for(self, entity: str, name: str, method: str) -> RowEndpoint | None:
+        method = method.upper()
+        return self.endpoints.get((entity, name, method)) or self.endpoints.get((ANY_ENTITY, name, method))
+
     def for_entity(self, entity: str) -> list[RowObserver]:
-        return self.observers.get(entity, [])
+        specific = self.observers.get(entity, [])
+        general = self.observers.get(ANY_ENTITY, [])
+        return [*specific, *general] if general else specific

@@ -12,9 +12,9 @@ from typing import Any
 import msgspec
 
 from stateyard.core.errors import bad_request
-from stateyard.entities.compiler import Model, condition_fields
+from stateyard.entities.compiler import Model
 from stateyard.expressions import conditions
-from stateyard.expressions.conditions import Condition, ConditionError
+from stateyard.expressions.conditions import Condition, ConditionError, FieldSpec
 
 KNOWN_PARAMS = frozenset({"filter", "sort", "page", "per_page", "fields", "include"})
 SORTABLE_ROW_COLUMNS = ("id", "version", "created_at", "updated_at", "owner_id")
@@ -29,14 +29,15 @@ class ListQuery(msgspec.Struct):
     include: list[str] = msgspec.field(default_factory=list)
 
 
-def parse_filter(model: Model, raw: Any, *, where: str = "filter") -> Condition:
+def parse_filter(fields: Mapping[str, FieldSpec], raw: Any, *, where: str = "filter") -> Condition:
+    """Parse and check a JSON condition against the fields it may name (400 naming what is wrong)."""
     if isinstance(raw, str):
         try:
             raw = msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
             raise bad_request(f"'{where}' is not valid JSON: {exc}", code="invalid-filter", parameter=where) from None
     try:
-        return conditions.bind(conditions.parse(raw, where), condition_fields(model))
+        return conditions.bind(conditions.parse(raw, where), fields)
     except ConditionError as exc:
         raise bad_request(
             f"Invalid {where}: {exc.path}: {exc.message}",
@@ -71,6 +72,7 @@ def parse_list_query(
     *,
     default_per_page: int,
     max_per_page: int,
+    fields: Mapping[str, FieldSpec] | None = None,
     extra_params: frozenset[str] = frozenset(),
 ) -> ListQuery:
     unknown = sorted(set(params) - KNOWN_PARAMS - extra_params)
@@ -86,7 +88,7 @@ def parse_list_query(
     )
     raw_filter = params.get("filter")
     if raw_filter:
-        query.condition = parse_filter(model, raw_filter)
+        query.condition = parse_filter(model.condition_fields if fields is None else fields, raw_filter)
     sortable = {*SORTABLE_ROW_COLUMNS, *model.foreign_keys}
     sortable |= {name for name, t in model.types.items() if t.sortable}
     for part in _names(params.get("sort")):

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 
 from stateyard.core.errors import bad_request
 from stateyard.core.http import flag, json_body, json_response, platform_of, query_params, subject_of
-from stateyard.crud.hooks import WriteOptions
+from stateyard.crud.hooks import Reply, WriteOptions
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -45,6 +45,13 @@ async def _written(request: AnyRequest, entity: FromPath[str], result: Any, stat
     subject = await subject_of(request)
     include = [n.strip() for n in (request.state.include or "").split(",") if n.strip()]
     return json_response(await platform.records.present(subject, entity, result, include), status)
+
+
+def _reply(reply: Reply) -> Response[bytes]:
+    if reply.media_type == "application/json":
+        return json_response(reply.body, reply.status)
+    content = reply.body if isinstance(reply.body, bytes) else str(reply.body).encode()
+    return Response(content, status_code=reply.status, media_type=reply.media_type)
 
 
 @get("/api/{entity:str}", name="records:list")
@@ -97,6 +104,10 @@ async def related_rows(
     request: AnyRequest, entity: FromPath[str], row_id: FromPath[str], relation: FromPath[str]
 ) -> Response[bytes]:
     platform = platform_of(request)
+    endpoint = platform.hooks.endpoint_for(entity, relation, "GET")
+    if endpoint is not None:
+        await platform.registry.model(entity)
+        return _reply(await endpoint(await subject_of(request), entity, row_id, query_params(request), None))
     result = await platform.records.related(await subject_of(request), entity, row_id, relation, query_params(request))
     if isinstance(result, msgspec.Struct):
         page: Any = result
@@ -111,8 +122,14 @@ async def link_row(
     request: AnyRequest, entity: FromPath[str], row_id: FromPath[str], relation: FromPath[str]
 ) -> Response[bytes]:
     subject = await subject_of(request)
+    platform = platform_of(request)
+    endpoint = platform.hooks.endpoint_for(entity, relation, "POST")
+    if endpoint is not None:
+        await platform.registry.model(entity)
+        body = await json_body(request, required=False)
+        return _reply(await endpoint(subject, entity, row_id, query_params(request), body))
     body = await json_body(request)
-    await platform_of(request).records.link(subject, entity, row_id, relation, body)
+    await platform.records.link(subject, entity, row_id, relation, body)
     return Response(b"", status_code=204)
 
 

@@ -87,10 +87,20 @@ class RecordService:
 
     # -- reading -------------------------------------------------------------------------
 
+    def fields_for(self, model: Model) -> dict[str, Any]:
+        """The fields conditions may name on ``model``: its columns, plus what other areas provide."""
+        if not self.hooks.field_providers:
+            return model.condition_fields
+        fields = dict(model.condition_fields)
+        for provide in self.hooks.field_providers:
+            fields.update(provide(model))
+        return fields
+
     def parse_query(self, model: Model, params: Mapping[str, str], extra: frozenset[str] = frozenset()) -> ListQuery:
         return parse_list_query(
             model,
             params,
+            fields=self.fields_for(model),
             default_per_page=self.settings.default_page_size,
             max_per_page=self.settings.max_page_size,
             extra_params=extra,
@@ -115,7 +125,7 @@ class RecordService:
         table = model.table
         where = row_filter(subject, table, model.name, Verb.READ, snapshot.share_table)
         if query.condition is not None:
-            where = and_(where, conditions.to_sql(query.condition, model.condition_fields))
+            where = and_(where, conditions.to_sql(query.condition, self.fields_for(model)))
         if extra_where is not None:
             where = and_(where, extra_where)
         order = [desc(table.c[f]) if d else asc(table.c[f]) for f, d in query.sort]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -192,15 +192,24 @@ class Registry:
         self._lock = asyncio.Lock()
         #: Snapshots loaded here share one MetaData (see compile_snapshot); the shipped one has its own.
         self._loaded: Snapshot | None = None
+        #: Areas that cache something derived from definitions (machines, say) reload with the registry.
+        self._listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
+
+    def on_reload(self, listener: Callable[[Snapshot], Awaitable[None]]) -> None:
+        self._listeners.append(listener)
 
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
     async def reload(self) -> Snapshot:
-        async with self._lock, self.db.read() as conn:
-            self._snapshot = self._loaded = await read_snapshot(conn, self._loaded)
-        return self._snapshot
+        async with self._lock:
+            async with self.db.read() as conn:
+                snapshot = await read_snapshot(conn, self._loaded)
+            for listener in self._listeners:
+                await listener(snapshot)
+            self._snapshot = self._loaded = snapshot
+        return snapshot
 
     async def refresh(self) -> Snapshot:
         """Reload when another process (or this one) changed definitions since the last load."""

@@ -62,6 +62,10 @@ class Not(msgspec.Struct, frozen=True):
 Condition = Rule | AllOf | AnyOf | Not
 
 
+#: The kind of a free-form field (event payloads): any operator applies, values are compared as sent.
+ANY_KIND = "any"
+
+
 class FieldSpec(msgspec.Struct, frozen=True):
     """What a condition may know about one field: how to coerce values and, for SQL, its column.
 
@@ -153,6 +157,13 @@ def rules(condition: Condition) -> list[Rule]:
     return [r for item in condition.items for r in rules(item)]
 
 
+def _wildcard(fields: Mapping[str, FieldSpec], name: str) -> FieldSpec | None:
+    """``payload.amount`` matches a ``payload.*`` field: free-form data whose keys are not known ahead."""
+    prefix, dot, _ = name.partition(".")
+    found = fields.get(prefix + ".*") if dot else None
+    return msgspec.structs.replace(found, name=name) if found is not None else None
+
+
 def bind(condition: Condition, fields: Mapping[str, FieldSpec], *, allow_changed: bool = False) -> Condition:
     """Check every rule against the known fields and coerce its value to the field's type."""
     if isinstance(condition, AllOf):
@@ -162,7 +173,7 @@ def bind(condition: Condition, fields: Mapping[str, FieldSpec], *, allow_changed
     if isinstance(condition, Not):
         return Not(bind(condition.item, fields, allow_changed=allow_changed))
     rule = condition
-    spec = fields.get(rule.field)
+    spec = fields.get(rule.field) or _wildcard(fields, rule.field)
     if spec is None:
         known = ", ".join(sorted(fields))
         raise ConditionError(f"{rule.path}.field", f"unknown field '{rule.field}' (known: {known})")
@@ -170,6 +181,8 @@ def bind(condition: Condition, fields: Mapping[str, FieldSpec], *, allow_changed
         raise ConditionError(
             f"{rule.path}.op", "'changed' applies only where a previous version exists (update triggers)"
         )
+    if spec.kind == ANY_KIND:
+        return rule
     if rule.op in TEXT_OPS and spec.kind != "text":
         raise ConditionError(f"{rule.path}.op", f"'{rule.op}' applies to text fields; '{rule.field}' is {spec.kind}")
     if rule.op in ORDER_OPS and spec.kind not in ("number", "temporal", "text"):

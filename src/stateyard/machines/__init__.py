@@ -1,0 +1,1 @@
+"""State machines on rows: declared lifecycles with audited, atomic, explained transitions."""
