@@ -99,7 +99,7 @@ def init(demo: bool, schema_dir: Path | None, fixtures_dir: Path | None) -> None
 
     async def work(platform: Platform) -> None:
         document = load_folder(schema_path)
-        result = await platform.entities.apply(document.entities, groups=document.groups)
+        result = await platform.apply_schema(document)
         _print_changes(result.changes, applied=result.applied)
         if demo:
             from stateyard.io.fixtures import FixtureError, load_fixtures
@@ -134,7 +134,7 @@ def diff(folder: Path | None) -> None:
 
     async def work(platform: Platform) -> None:
         document = load_folder(folder or Path(settings.schema_dir))
-        result = await platform.entities.apply(document.entities, groups=document.groups, dry_run=True)
+        result = await platform.apply_schema(document, dry_run=True)
         _print_changes(result.changes, applied=False)
 
     _run(settings, work)
@@ -151,9 +151,7 @@ def apply(folder: Path | None, allow_destructive: bool) -> None:
 
     async def work(platform: Platform) -> None:
         document = load_folder(folder or Path(settings.schema_dir))
-        result = await platform.entities.apply(
-            document.entities, groups=document.groups, allow_destructive=allow_destructive
-        )
+        result = await platform.apply_schema(document, allow_destructive=allow_destructive)
         _print_changes(result.changes, applied=result.applied)
 
     _run(settings, work)

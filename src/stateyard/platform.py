@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from stateyard.actions.registry import ActionRegistry
 from stateyard.auth import actions as user_actions
 from stateyard.auth.observers import RowShareObserver, UserAccountObserver, UsergroupObserver
+from stateyard.auth.permissions import SYSTEM
 from stateyard.auth.service import AuthService
 from stateyard.auth.tokens import TokenService
 from stateyard.config import Settings
@@ -26,7 +27,8 @@ from stateyard.crud.service import RecordService
 from stateyard.crud.store import RowStore
 from stateyard.entities.handlers import ColumnHandler, EntityHandler, RelationHandler
 from stateyard.entities.registry import Registry, Snapshot, bootstrap_snapshot
-from stateyard.entities.service import SCHEMA_LOCK_KEY, EntityService
+from stateyard.entities.schemas import SchemaDocument
+from stateyard.entities.service import SCHEMA_LOCK_KEY, ApplyResult, EntityService
 from stateyard.entities.system import (
     META_TABLE,
     SCHEMA_REVISION,
@@ -67,7 +69,7 @@ class Platform:
         self.auth = AuthService(self.db, self.registry, self.store, self.crypto, self.tokens)
         self.actions = ActionRegistry()
         self.catalog = MachineCatalog()
-        self.machines = MachineService(self.db, self.registry, self.store, self.catalog)
+        self.machines = MachineService(self.db, self.registry, self.store, self.catalog, self.records)
         self._watcher: asyncio.Task[None] | None = None
         self._wire()
 
@@ -111,6 +113,20 @@ class Platform:
             if found is None:
                 await conn.execute(insert(META_TABLE).values(key=SCHEMA_REVISION, value=1))
         await self.entities.apply(list(system_definitions().values()), groups=system_document().groups, bootstrap=True)
+
+    async def apply_schema(
+        self, document: SchemaDocument, *, allow_destructive: bool = False, dry_run: bool = False
+    ) -> ApplyResult:
+        """Make the database match a schema document: groups and entities, then state machines."""
+        result = await self.entities.apply(
+            document.entities, groups=document.groups, allow_destructive=allow_destructive, dry_run=dry_run
+        )
+        created = frozenset(c.entity for c in result.changes if c.kind == "create_entity")
+        machine_changes = await self.machines.apply_specs(
+            document.state_machines, actor=SYSTEM, dry_run=dry_run, new_entities=created
+        )
+        changes = [*result.changes, *machine_changes]
+        return ApplyResult(changes, applied=not dry_run and bool(changes))
 
     async def ensure_admin_from_settings(self) -> None:
         email, password = self.settings.admin_email, self.settings.admin_password

@@ -28,6 +28,8 @@ ChangeKind = Literal[
     "update_relation",
     "add_index",
     "drop_index",
+    "create_machine",
+    "update_machine",
 ]
 
 #: Column fields whose change needs no DDL at all: they live only in the definition.

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import msgspec
 
 from stateyard.auth.permissions import ALL_VERBS, PermissionSpec, decode, encode, spec, verb_names
+from stateyard.machines.schemas import MachineSpec
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -130,6 +131,7 @@ class SchemaDocument(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
 
     groups: list[GroupDef] = msgspec.field(default_factory=list)
     entities: list[EntityDef] = msgspec.field(default_factory=list)
+    state_machines: list[MachineSpec] = msgspec.field(default_factory=list)
 
 
 DEFAULT_TABLE_PERMISSION = spec(owner=["all"], group=["peek", "read", "create", "update", "delete", "execute", "refer"])

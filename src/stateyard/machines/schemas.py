@@ -46,6 +46,22 @@ class MachineDef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
         return next((e for e in self.events if e.name == name), None)
 
 
+class MachineSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A machine as declared in a schema file (the same fields as a ``state_machine`` row)."""
+
+    name: str
+    entity: str
+    initial_state: str
+    states: list[StateDef]
+    events: list[EventDef]
+    label: str | None = None
+    description: str | None = None
+    auto_start: bool = False
+
+    def definition(self) -> MachineDef:
+        return MachineDef(entity=self.entity, initial_state=self.initial_state, states=self.states, events=self.events)
+
+
 class FireBody(msgspec.Struct, forbid_unknown_fields=True):
     """The optional body of ``POST /api/event/<entity>/<object_state_id>/<event>``."""
 

@@ -18,9 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from stateyard.auth.access import missing_row, require_row, require_table, row_allows, table_allows
 from stateyard.auth.permissions import Subject, Verb
 from stateyard.core.db import Database
-from stateyard.core.errors import FieldError, ProblemError, bad_request, forbidden, invalid, not_found
+from stateyard.core.errors import (
+    FieldError,
+    ProblemError,
+    bad_request,
+    forbidden,
+    invalid,
+    invalid_definition,
+    not_found,
+)
+from stateyard.crud.service import RecordService
 from stateyard.crud.store import RowStore
 from stateyard.entities.compiler import Model
+from stateyard.entities.diff import Change
 from stateyard.entities.registry import Registry, Snapshot
 from stateyard.expressions import conditions
 from stateyard.machines.catalog import CompiledMachine, MachineCatalog, MachineInfo
@@ -29,9 +39,11 @@ from stateyard.machines.schemas import (
     START_EVENT,
     EventOption,
     FireBody,
+    MachineSpec,
     ObjectStateView,
     TransitionResult,
 )
+from stateyard.machines.validation import machine_errors
 
 
 def _uuid(raw: str, what: str) -> uuid.UUID:
@@ -53,11 +65,14 @@ def guard_record(row: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]
 
 
 class MachineService:
-    def __init__(self, db: Database, registry: Registry, store: RowStore, catalog: MachineCatalog) -> None:
+    def __init__(
+        self, db: Database, registry: Registry, store: RowStore, catalog: MachineCatalog, records: RecordService
+    ) -> None:
         self.db = db
         self.registry = registry
         self.store = store
         self.catalog = catalog
+        self.records = records
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -419,6 +434,52 @@ class MachineService:
         """A deleted row leaves no running machine behind (its history stays)."""
         table = snapshot.models["object_state"].table
         await conn.execute(delete(table).where(table.c.entity == entity, table.c.row_id == row_id))
+
+    # -- schema files ------------------------------------------------------------------------
+
+    async def apply_specs(
+        self,
+        specs: list[MachineSpec],
+        *,
+        actor: Subject,
+        dry_run: bool = False,
+        new_entities: frozenset[str] = frozenset(),
+    ) -> list[Change]:
+        """Make the declared machines exist as declared (create or update; others are left alone).
+
+        A dry run checks each declaration as saving it would, except against entities the same
+        apply is about to create (``new_entities``), which do not exist yet.
+        """
+        snapshot = self.registry.snapshot
+        table = snapshot.models["state_machine"].table
+        changes: list[Change] = []
+        errors: list[FieldError] = []
+        for index, spec in enumerate(specs):
+            definition = spec.definition()
+            body = {**msgspec.to_builtins(definition), "name": spec.name, "label": spec.label}
+            body.update(description=spec.description, auto_start=spec.auto_start)
+            if dry_run and spec.entity not in new_entities:
+                model = snapshot.get(spec.entity)
+                errors += [
+                    msgspec.structs.replace(e, field=f"state_machines[{index}].{e.field}")
+                    for e in machine_errors(definition, model, set(snapshot.groups))
+                ]
+            async with self.db.read() as conn:
+                current = (await conn.execute(select(table).where(table.c.name == spec.name))).mappings().first()
+            if current is None:
+                changes.append(Change("create_machine", spec.entity, f"create state machine '{spec.name}'", spec.name))
+                if not dry_run:
+                    await self.records.create(actor, "state_machine", body)
+                continue
+            differing = sorted(k for k, v in body.items() if current[k] != v)
+            if differing:
+                detail = f"change {', '.join(differing)} of state machine '{spec.name}'"
+                changes.append(Change("update_machine", spec.entity, detail, spec.name))
+                if not dry_run:
+                    await self.records.update(actor, "state_machine", str(current["id"]), body)
+        if errors:
+            raise invalid_definition(errors)
+        return changes
 
     # -- counts and migration --------------------------------------------------------------
 
