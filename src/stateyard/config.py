@@ -20,6 +20,8 @@ class Settings(msgspec.Struct, kw_only=True):
     database_url: str = DEFAULT_DATABASE_URL
     #: PostgreSQL schema to work in (search_path); lets several installs share one database.
     database_schema: str | None = None
+    #: Connections kept open per process (PostgreSQL; SQLite readers). Size it to the expected concurrency.
+    database_pool_size: int = 20
     #: Signs tokens and derives the key that encrypts secrets at rest.
     secret_key: str | None = None
     #: Where a generated secret key is kept when ``secret_key`` is not given.

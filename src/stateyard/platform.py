@@ -30,8 +30,8 @@ from stateyard.entities.registry import Registry, Snapshot, bootstrap_snapshot
 from stateyard.entities.schemas import SchemaDocument
 from stateyard.entities.service import SCHEMA_LOCK_KEY, ApplyResult, EntityService
 from stateyard.entities.system import (
+    META_KEYS,
     META_TABLE,
-    SCHEMA_REVISION,
     internal_metadata,
     system_definitions,
     system_document,
@@ -49,7 +49,9 @@ class Platform:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.db = Database(settings.database_url, schema=settings.database_schema)
+        self.db = Database(
+            settings.database_url, schema=settings.database_schema, pool_size=settings.database_pool_size
+        )
         self.crypto = Crypto(
             settings.resolved_secret_key(),
             time_cost=settings.password_hash_time_cost,
@@ -78,8 +80,8 @@ class Platform:
         self.hooks.handle("entity_column", ColumnHandler(self.db, self.registry, self.entities))
         self.hooks.handle("entity_relation", RelationHandler(self.db, self.registry, self.entities))
         self.hooks.observe("row_share", RowShareObserver(self.store))
-        self.hooks.observe("usergroup", UsergroupObserver(self.registry))
-        self.hooks.observe("user_account", UserAccountObserver())
+        self.hooks.observe("usergroup", UsergroupObserver(self.registry, self.auth))
+        self.hooks.observe("user_account", UserAccountObserver(self.auth))
         user_actions.register(self.actions)
         self.hooks.observe("state_machine", StateMachineObserver(self.registry))
         self.hooks.observe(ANY_ENTITY, RowLifecycleObserver(self.catalog, self.machines))
@@ -97,8 +99,19 @@ class Platform:
         await self.bootstrap()
         await self.registry.reload()
         await self.ensure_admin_from_settings()
+        await self.auth.poll()
         if watch:
-            self._watcher = asyncio.create_task(self.registry.watch(self.settings.schema_poll_seconds))
+            self._watcher = asyncio.create_task(self._watch(self.settings.schema_poll_seconds))
+
+    async def _watch(self, interval: float) -> None:
+        """Notice what other processes changed: definitions (reload) and security (forget callers)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.registry.refresh()
+                await self.auth.poll()
+            except Exception:
+                log.exception("could not poll for changes made by other processes")
 
     async def bootstrap(self) -> None:
         await self.db.ensure_schema()
@@ -109,9 +122,10 @@ class Platform:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             await conn.run_sync(lambda sync: internal_metadata.create_all(sync, checkfirst=True))
             await conn.run_sync(lambda sync: bootstrap_snapshot().metadata.create_all(sync, checkfirst=True))
-            found = await conn.scalar(select(META_TABLE.c.value).where(META_TABLE.c.key == SCHEMA_REVISION))
-            if found is None:
-                await conn.execute(insert(META_TABLE).values(key=SCHEMA_REVISION, value=1))
+            present = set((await conn.execute(select(META_TABLE.c.key))).scalars())
+            for key in META_KEYS:
+                if key not in present:
+                    await conn.execute(insert(META_TABLE).values(key=key, value=1))
         await self.entities.apply(list(system_definitions().values()), groups=system_document().groups, bootstrap=True)
 
     async def apply_schema(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import select
 
 from stateyard.auth.access import require_row
 from stateyard.auth.permissions import Verb
+from stateyard.auth.service import AuthService
 from stateyard.core.db import on_commit
 from stateyard.core.errors import FieldError, ProblemError, invalid
 from stateyard.crud.hooks import RowObserver, WriteContext
@@ -44,10 +46,18 @@ class RowShareObserver(RowObserver):
 
 
 class UsergroupObserver(RowObserver):
-    """Groups are referred to by name in definitions: changing them changes the schema revision."""
+    """Groups are referred to by name in definitions: changing them changes the schema revision.
+    Deleting one, or changing its members, changes who callers are: the security revision."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, auth: AuthService) -> None:
         self.registry = registry
+        self.auth = auth
+
+    async def after_link(self, ctx: WriteContext, row: dict[str, Any], relation: str, target_id: uuid.UUID) -> None:
+        await self.auth.security_changed(ctx.conn)
+
+    async def after_unlink(self, ctx: WriteContext, row: dict[str, Any], relation: str, target_id: uuid.UUID) -> None:
+        await self.auth.security_changed(ctx.conn)
 
     async def _changed(self, ctx: WriteContext) -> None:
         await bump_revision(ctx.conn)
@@ -74,6 +84,7 @@ class UsergroupObserver(RowObserver):
 
     async def after_delete(self, ctx: WriteContext, row: dict[str, Any]) -> None:
         await self._changed(ctx)
+        await self.auth.security_changed(ctx.conn)
 
 
 def _refuse_if_named(ctx: WriteContext, name: str, change: str) -> None:
@@ -103,7 +114,17 @@ def _builtin_group(name: str) -> ProblemError:
 
 class UserAccountObserver(RowObserver):
     """A running install always keeps one active administrator: deleting or disabling the last one
-    would lock everybody out of the definitions, with no way back through the API."""
+    would lock everybody out of the definitions, with no way back through the API. Any change to
+    an account may change who its tokens stand for: the security revision moves."""
+
+    def __init__(self, auth: AuthService) -> None:
+        self.auth = auth
+
+    async def after_update(self, ctx: WriteContext, before: dict[str, Any], after: dict[str, Any]) -> None:
+        await self.auth.security_changed(ctx.conn)
+
+    async def after_delete(self, ctx: WriteContext, row: dict[str, Any]) -> None:
+        await self.auth.security_changed(ctx.conn)
 
     async def before_update(self, ctx: WriteContext, before: dict[str, Any], changes: dict[str, Any]) -> None:
         if changes.get("active", True) is False and before["active"] is not False:

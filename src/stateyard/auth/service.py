@@ -6,20 +6,21 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, select
+from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.auth.permissions import ANONYMOUS, SYSTEM, Subject
 from stateyard.auth.tokens import TokenService, invalid_token
 from stateyard.core.crypto import Crypto
-from stateyard.core.db import Database
+from stateyard.core.db import Database, on_commit
 from stateyard.core.db_errors import integrity_problem
 from stateyard.core.errors import FieldError, invalid, unauthorized
 from stateyard.core.ids import new_id
 from stateyard.crud.store import RowStore
 from stateyard.crud.validation import validate_body
 from stateyard.entities.registry import Registry
-from stateyard.entities.system import ADMINISTRATORS, USERS
+from stateyard.entities.system import ADMINISTRATORS, META_TABLE, SECURITY_REVISION, USERS
 
 
 @lru_cache(maxsize=16)
@@ -32,13 +33,53 @@ def _subject_statement(users: Table, members: Table) -> Select[Any]:
     )
 
 
+#: Most callers kept resolved in memory; past it the cache starts over.
+SUBJECT_CACHE_SIZE = 10_000
+
+
 class AuthService:
+    """Accounts, sign-in, and who a token stands for.
+
+    Resolving a caller (the account and its groups) is the most frequent query of the whole
+    platform, so resolved callers are kept in memory. Every change that can alter one (an
+    account updated or deleted, a group membership added or removed, a group deleted) bumps
+    the security revision in its own transaction; this process forgets its callers when the
+    transaction commits, other processes when they next poll (``schema_poll_seconds``).
+    """
+
     def __init__(self, db: Database, registry: Registry, store: RowStore, crypto: Crypto, tokens: TokenService) -> None:
         self.db = db
         self.registry = registry
         self.store = store
         self.crypto = crypto
         self.tokens = tokens
+        self._subjects: dict[uuid.UUID, Subject] = {}
+        #: Bumped on every forget, so that a lookup racing with a change does not cache stale data.
+        self._generation = 0
+        self.seen_revision: int | None = None
+
+    def forget_subjects(self) -> None:
+        self._subjects.clear()
+        self._generation += 1
+
+    async def security_changed(self, conn: AsyncConnection) -> None:
+        """Call inside a transaction that changes who someone is: every process forgets its callers."""
+        await conn.execute(
+            update(META_TABLE).where(META_TABLE.c.key == SECURITY_REVISION).values(value=META_TABLE.c.value + 1)
+        )
+        self.forget_subjects()
+        on_commit(self._after_commit)
+
+    async def _after_commit(self) -> None:
+        self.forget_subjects()
+
+    async def poll(self) -> None:
+        """Forget cached callers when another process changed security (called by the watcher)."""
+        async with self.db.read() as conn:
+            revision = await conn.scalar(select(META_TABLE.c.value).where(META_TABLE.c.key == SECURITY_REVISION))
+        if self.seen_revision is not None and revision != self.seen_revision:
+            self.forget_subjects()
+        self.seen_revision = revision
 
     async def subject_for(self, authorization: str | None) -> Subject:
         """Who sent a request, from its ``Authorization`` header (no header: a guest)."""
@@ -51,6 +92,18 @@ class AuthService:
         return await self.subject_for_user(claims.sub)
 
     async def subject_for_user(self, user_id: uuid.UUID) -> Subject:
+        cached = self._subjects.get(user_id)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        subject = await self._load_subject(user_id)
+        if generation == self._generation:
+            if len(self._subjects) >= SUBJECT_CACHE_SIZE:
+                self._subjects.clear()
+            self._subjects[user_id] = subject
+        return subject
+
+    async def _load_subject(self, user_id: uuid.UUID) -> Subject:
         snapshot = self.registry.snapshot
         users = snapshot.models["user_account"].table
         members = snapshot.models["usergroup"].join_tables["members"]

@@ -106,13 +106,14 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
 class Database:
     """Owns the engines; hands out read and write transactions."""
 
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 20, echo: bool = False) -> None:
         self.url = async_url(url)
         self.backend = make_url(self.url).get_backend_name()
         self.schema = schema
         if self.is_sqlite:
             self._write_engine = create_async_engine(self.url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
-            self._read_engine = create_async_engine(self.url, echo=echo, pool_size=4, max_overflow=4)
+            readers = max(1, min(pool_size, 8))
+            self._read_engine = create_async_engine(self.url, echo=echo, pool_size=readers, max_overflow=readers)
             _configure_sqlite(self._write_engine, immediate=True)
             _configure_sqlite(self._read_engine, immediate=False)
         else:
@@ -120,7 +121,7 @@ class Database:
             if schema:
                 connect_args["server_settings"] = {"search_path": schema}
             self._write_engine = create_async_engine(
-                self.url, echo=echo, pool_size=10, max_overflow=20, connect_args=connect_args
+                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
             )
             self._read_engine = self._write_engine
 

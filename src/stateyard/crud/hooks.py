@@ -57,6 +57,13 @@ class RowObserver:
     async def after_delete(self, ctx: WriteContext, row: dict[str, Any]) -> None:
         return None
 
+    async def after_link(self, ctx: WriteContext, row: dict[str, Any], relation: str, target_id: uuid.UUID) -> None:
+        """A many_to_many link from ``row`` was added."""
+        return
+
+    async def after_unlink(self, ctx: WriteContext, row: dict[str, Any], relation: str, target_id: uuid.UUID) -> None:
+        return None
+
 
 #: A handler returns the row as stored, or (for a dry run) a Struct describing what would change.
 HandlerResult = dict[str, Any] | msgspec.Struct

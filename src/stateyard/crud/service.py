@@ -370,7 +370,10 @@ class RecordService:
                 raise invalid([FieldError("id", "not_found", f"there is no {rel.target} with id '{target_id}'")])
             if not await row_allows(conn, snapshot, subject, target, linked, Verb.REFER):
                 raise refusal(subject, Verb.REFER, "row", target.name, f"{rel.target} {target_id}")
-            await self.store.link(conn, snapshot, model, rel.name, join, row, target_id, actor=subject)
+            if await self.store.link(conn, snapshot, model, rel.name, join, row, target_id, actor=subject):
+                ctx = WriteContext(conn, snapshot, model, subject)
+                for observer in self.hooks.for_entity(model.name):
+                    await observer.after_link(ctx, row, rel.name, target_id)
 
     async def unlink(self, subject: Subject, entity: str, raw_id: str, relation: str, raw_target: str) -> None:
         snapshot, model, rel, join = await self._many_to_many(entity, relation)
@@ -382,6 +385,9 @@ class RecordService:
             row = await self.load_visible(conn, snapshot, subject, model, row_id, Verb.UPDATE, for_update=True)
             if not await self.store.unlink(conn, snapshot, model, rel.name, join, row, target_id, actor=subject):
                 raise missing_row(target, target_id)
+            ctx = WriteContext(conn, snapshot, model, subject)
+            for observer in self.hooks.for_entity(model.name):
+                await observer.after_unlink(ctx, row, rel.name, target_id)
 
     async def _many_to_many(self, entity: str, relation: str) -> tuple[Snapshot, Model, RelationDef, Any]:
         snapshot, model = await self.resolve(entity)

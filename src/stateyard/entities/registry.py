@@ -225,12 +225,3 @@ class Registry:
         if found is None:
             found = (await self.refresh()).model(name)
         return found
-
-    async def watch(self, interval: float) -> None:
-        """Poll for definition changes made by other processes; runs as a background task."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("could not refresh entity definitions")

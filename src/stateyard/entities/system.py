@@ -28,6 +28,9 @@ META_TABLE = Table(
     Column("value", Integer(), nullable=False),
 )
 SCHEMA_REVISION = "schema_revision"
+#: Bumped by every change to who someone is (accounts, group membership, revoked tokens).
+SECURITY_REVISION = "security_revision"
+META_KEYS = (SCHEMA_REVISION, SECURITY_REVISION)
 
 
 @cache
