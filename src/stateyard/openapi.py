@@ -145,6 +145,42 @@ def entity_paths(model: Model) -> tuple[dict[str, Any], dict[str, Any]]:
             },
         },
     }
+    paths[f"/api/{name}/{{id}}/states"] = {
+        "parameters": [id_param],
+        "get": {
+            "tags": tag,
+            "summary": f"State machines running on a {name}, with each event and whether you may fire it now",
+            "operationId": f"states_{name}",
+            "responses": {"200": {"description": "Object states"}, **_problems(401, 403, 404)},
+        },
+        "post": {
+            "tags": tag,
+            "summary": f"Start a state machine on a {name}",
+            "operationId": f"start_{name}",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"machine": {"type": "string"}},
+                            "required": ["machine"],
+                        }
+                    }
+                },
+            },
+            "responses": {"201": {"description": "The object state"}, **_problems(401, 403, 404, 409, 422)},
+        },
+    }
+    paths[f"/api/{name}/{{id}}/history"] = {
+        "parameters": [id_param],
+        "get": {
+            "tags": tag,
+            "summary": f"Every state transition of a {name}, oldest first",
+            "operationId": f"history_{name}",
+            "responses": {"200": {"description": "Transitions"}, **_problems(401, 403, 404)},
+        },
+    }
     for rel in model.definition.relations:
         path = f"/api/{name}/{{id}}/{rel.name}"
         paths[path] = {

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.auth.permissions import Subject, Verb, row_filter
+from stateyard.core.db import as_dicts
 from stateyard.crud.present import Presenter
 from stateyard.entities.compiler import Model
 from stateyard.entities.registry import Snapshot
@@ -66,8 +67,7 @@ class Includer:
             readable = row_filter(subject, table, target.name, Verb.READ, snapshot.share_table)
             peekable = row_filter(subject, table, target.name, Verb.PEEK, snapshot.share_table)
             stmt = select(table, readable.label("_readable")).where(table.c.id.in_(ids), peekable)
-            for record in (await conn.execute(stmt)).mappings():
-                row = dict(record)
+            for row in as_dicts(await conn.execute(stmt)):
                 readable_now = row.pop("_readable")
                 found[row["id"]] = (
                     self.presenter.row(snapshot, target, row, subject) if readable_now else {"id": row["id"]}
@@ -106,8 +106,7 @@ class Includer:
                 func.row_number().over(partition_by=parent, order_by=(table.c.created_at, table.c.id)).label("_rank")
             ).subquery()
             stmt = select(ranked).where(ranked.c._rank <= self.limit).order_by(ranked.c._parent, ranked.c._rank)
-            for record in (await conn.execute(stmt)).mappings():
-                row = dict(record)
+            for row in as_dicts(await conn.execute(stmt)):
                 parent_id = row.pop("_parent")
                 row.pop("_rank")
                 grouped[parent_id].append(row)

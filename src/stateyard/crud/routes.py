@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath
 
-from stateyard.core.errors import bad_request
+from stateyard.core.errors import ProblemError, bad_request
 from stateyard.core.http import flag, json_body, json_response, platform_of, query_params, subject_of
 from stateyard.crud.hooks import Reply, WriteOptions
 
@@ -128,6 +128,11 @@ async def link_row(
         await platform.registry.model(entity)
         body = await json_body(request, required=False)
         return _reply(await endpoint(subject, entity, row_id, query_params(request), body))
+    if platform.hooks.endpoint_for(entity, relation, "GET") is not None:
+        # A read-only endpoint such as ``history``: not a relation to link to.
+        raise ProblemError(
+            405, "method-not-allowed", "Method not allowed", f"'{relation}' of a {entity} can only be read (GET)."
+        )
     body = await json_body(request)
     await platform.records.link(subject, entity, row_id, relation, body)
     return Response(b"", status_code=204)

@@ -21,7 +21,7 @@ from stateyard.auth.access import missing_row, require_row, require_table, row_a
 from stateyard.auth.permissions import Subject, Verb, refusal, row_filter
 from stateyard.config import Settings
 from stateyard.core.crypto import Crypto
-from stateyard.core.db import Database
+from stateyard.core.db import Database, as_dicts
 from stateyard.core.db_errors import integrity_problem
 from stateyard.core.errors import FieldError, ProblemError, bad_request, forbidden, invalid, not_found
 from stateyard.crud.hooks import HandlerResult, Hooks, WriteContext, WriteOptions
@@ -133,7 +133,7 @@ class RecordService:
         stmt = select(table).where(where).order_by(*order)
         stmt = stmt.limit(query.per_page).offset((query.page - 1) * query.per_page)
         try:
-            rows = [dict(r) for r in (await conn.execute(stmt)).mappings()]
+            rows = as_dicts(await conn.execute(stmt))
             if query.page == 1 and len(rows) < query.per_page:
                 total = len(rows)
             else:

@@ -77,10 +77,18 @@ class MachineService:
     # -- helpers ---------------------------------------------------------------------------
 
     async def _subject_row(
-        self, conn: AsyncConnection, snapshot: Snapshot, subject: Subject, model: Model, row_id: uuid.UUID, verb: Verb
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        subject: Subject,
+        model: Model,
+        row_id: uuid.UUID,
+        verb: Verb,
+        *,
+        for_update: bool = False,
     ) -> dict[str, Any]:
         """The row the machine runs on, if the caller holds ``verb`` on it (404 if they may not see it)."""
-        row = await self.store.load(conn, model, row_id)
+        row = await self.store.load(conn, model, row_id, for_update=for_update)
         if row is None:
             raise missing_row(model, row_id)
         await require_row(conn, snapshot, subject, model, row, verb)
@@ -181,7 +189,9 @@ class MachineService:
         row_id = _uuid(raw_row_id, entity)
         info = self.catalog.named(body["machine"], entity)
         async with self.db.write() as conn:
-            row = await self._subject_row(conn, snapshot, subject, model, row_id, Verb.EXECUTE)
+            # Locking the row makes concurrent starts of one machine on it queue, so the check below sees
+            # the winner's object state (PostgreSQL; SQLite has one writer) instead of a unique violation.
+            row = await self._subject_row(conn, snapshot, subject, model, row_id, Verb.EXECUTE, for_update=True)
             table = snapshot.models["object_state"].table
             existing = await conn.scalar(
                 select(table.c.id).where(
@@ -508,7 +518,7 @@ class MachineService:
         """Move object states of older versions to ``to_version`` (default: the latest), mapping states."""
         info = self.catalog.named(name)
         snapshot = self.registry.snapshot
-        target_version = to_version or info.definition_version
+        target_version = info.definition_version if to_version is None else to_version
         table = snapshot.models["object_state"].table
         model = snapshot.model(info.entity)
         async with self.db.write() as conn:
@@ -542,7 +552,7 @@ class MachineService:
                 raise bad_request(
                     f"{len(errors)} state(s) cannot be migrated to version {target_version}; nothing was changed.",
                     code="invalid-migration",
-                    errors=[msgspec.structs.asdict(e) for e in errors],
+                    errors=errors,
                 )
             moved = 0
             for object_state in moving:
