@@ -224,8 +224,34 @@ def _dynamic(snapshot: Snapshot, visible: frozenset[str]) -> tuple[dict[str, Any
     return paths, components
 
 
+def _action_inputs(
+    platform: Any, subject: Any, components: dict[str, Any]
+) -> list[tuple[str, str, str | None, str | None, dict[str, Any]]]:
+    """(entity, name, label, description, input schema) of every action the caller may call."""
+    from stateyard.actions.engine import may_call_builtin
+    from stateyard.actions.routes import declared_schema, may_call_declared
+
+    found = []
+    for action in platform.actions.all():
+        if not may_call_builtin(subject, action):
+            continue
+        (schema,), defs = msgspec.json.schema_components(
+            [action.performer.input], ref_template="#/components/schemas/{name}"
+        )
+        components.update(defs)
+        found.append(
+            (action.entity, action.name, action.label, action.description or action.performer.description, schema)
+        )
+    snapshot = platform.registry.snapshot
+    for declared in platform.action_catalog.all():
+        if may_call_declared(subject, snapshot, declared):
+            found.append(
+                (declared.entity, declared.name, declared.label, declared.description, declared_schema(declared))
+            )
+    return found
+
+
 async def openapi_document(request: Request[Any, Any, Any], static: dict[str, Any]) -> dict[str, Any]:
-    from stateyard.actions.routes import may_call
     from stateyard.core.http import platform_of, subject_of
 
     platform = platform_of(request)
@@ -237,29 +263,21 @@ async def openapi_document(request: Request[Any, Any, Any], static: dict[str, An
     document = copy.deepcopy(static)
     document["paths"] = {p: item for p, item in document.get("paths", {}).items() if not p.startswith(GENERIC_PREFIXES)}
     document["paths"].update(paths)
-    for action in platform.actions.all():
-        if not may_call(subject, action) or action.entity not in visible:
+    for entry in _action_inputs(platform, subject, components):
+        entity, name, label, description, schema = entry
+        if entity not in visible and entity != "*":
             continue
-        (schema,), action_components = msgspec.json.schema_components(
-            [action.performer.input], ref_template="#/components/schemas/{name}"
-        )
-        components.update(action_components)
-        document["paths"][f"/action/{action.entity}/{action.name}"] = {
+        document["paths"][f"/action/{entity}/{name}"] = {
             "post": {
                 "tags": ["actions"],
-                "summary": action.label or action.name,
-                "description": action.description or action.performer.description,
-                "operationId": f"action_{action.entity}_{action.name}",
+                "summary": label or name,
+                "description": description or "",
+                "operationId": f"action_{entity.replace('*', 'any')}_{name}",
                 "requestBody": {
-                    "required": True,
+                    "required": False,
                     "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"attributes": schema},
-                                "required": ["attributes"],
-                            }
-                        }
+                        "application/json": {"schema": {"type": "object", "properties": {"attributes": schema}}},
+                        "multipart/form-data": {"schema": schema},
                     },
                 },
                 "responses": {
@@ -273,7 +291,7 @@ async def openapi_document(request: Request[Any, Any, Any], static: dict[str, An
                         },
                         "Client directives",
                     ),
-                    **_problems(400, 401, 403, 404, 409, 422),
+                    **_problems(400, 401, 403, 404, 409, 413, 422),
                 },
             }
         }

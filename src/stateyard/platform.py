@@ -12,6 +12,10 @@ import logging
 
 from sqlalchemy import insert, select
 
+from stateyard.actions.catalog import ActionCatalog
+from stateyard.actions.engine import ActionEngine
+from stateyard.actions.observers import ActionObserver
+from stateyard.actions.performers import state as state_performers
 from stateyard.actions.registry import ActionRegistry
 from stateyard.auth import actions as user_actions
 from stateyard.auth.observers import RowShareObserver, UserAccountObserver, UsergroupObserver
@@ -71,6 +75,8 @@ class Platform:
         self.auth = AuthService(self.db, self.registry, self.store, self.crypto, self.tokens)
         self.actions = ActionRegistry()
         self.catalog = MachineCatalog()
+        self.action_catalog = ActionCatalog()
+        self.engine = ActionEngine(self)
         self.machines = MachineService(self.db, self.registry, self.store, self.catalog, self.records)
         self._watcher: asyncio.Task[None] | None = None
         self._wire()
@@ -88,11 +94,15 @@ class Platform:
         self.hooks.field_providers.append(machine_routes.state_fields(self))
         machine_routes.register_endpoints(self)
         machine_actions.register(self.actions)
-        self.registry.on_reload(self._reload_machines)
+        state_performers.register(self.actions)
+        self.hooks.observe("action", ActionObserver(self.registry, self.actions))
+        self.registry.on_reload(self._reload_catalogs)
 
-    async def _reload_machines(self, snapshot: Snapshot) -> None:
+    async def _reload_catalogs(self, snapshot: Snapshot) -> None:
+        """Machines and declared actions are derived from definitions: they reload with them."""
         async with self.db.read() as conn:
             await self.catalog.reload(snapshot, conn)
+            await self.action_catalog.reload(snapshot, conn)
 
     async def start(self, *, watch: bool = False) -> None:
         """Create or upgrade the system tables, load definitions, create the admin from settings."""
@@ -132,13 +142,15 @@ class Platform:
         self, document: SchemaDocument, *, allow_destructive: bool = False, dry_run: bool = False
     ) -> ApplyResult:
         """Make the database match a schema document: groups and entities, then state machines."""
+        if document.state_machines:
+            # Every machine is checked against the entities as the document leaves them before anything is
+            # written: an invalid machine must not leave the document half applied.
+            await self.entities.apply(document.entities, groups=document.groups, dry_run=True)
+            self.machines.check_specs(document.state_machines, document.entities, (g.name for g in document.groups))
         result = await self.entities.apply(
             document.entities, groups=document.groups, allow_destructive=allow_destructive, dry_run=dry_run
         )
-        created = frozenset(c.entity for c in result.changes if c.kind == "create_entity")
-        machine_changes = await self.machines.apply_specs(
-            document.state_machines, actor=SYSTEM, dry_run=dry_run, new_entities=created
-        )
+        machine_changes = await self.machines.apply_specs(document.state_machines, actor=SYSTEM, dry_run=dry_run)
         changes = [*result.changes, *machine_changes]
         return ApplyResult(changes, applied=not dry_run and bool(changes))
 

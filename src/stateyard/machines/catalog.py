@@ -71,6 +71,8 @@ class CompiledMachine:
 
     def next_state(self, state: str, event: str) -> str | None:
         """Where ``event`` leads from ``state``, per the machine; None if it is not allowed there."""
+        if event not in self.guards or state not in self.machine.states:
+            return None  # transitions raises AttributeError / ValueError for names it does not know
         holder = _Holder()
         self.machine.add_model(holder, initial=state)
         try:

@@ -9,6 +9,7 @@ changes nothing and records nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -31,7 +32,9 @@ from stateyard.crud.service import RecordService
 from stateyard.crud.store import RowStore
 from stateyard.entities.compiler import Model
 from stateyard.entities.diff import Change
-from stateyard.entities.registry import Registry, Snapshot
+from stateyard.entities.registry import Registry, Snapshot, compile_snapshot
+from stateyard.entities.schemas import EntityDef
+from stateyard.entities.service import merge_system
 from stateyard.expressions import conditions
 from stateyard.machines.catalog import CompiledMachine, MachineCatalog, MachineInfo
 from stateyard.machines.schemas import (
@@ -252,69 +255,84 @@ class MachineService:
             raise invalid([FieldError(path.rstrip("`") or "body", "invalid", message)]) from None
         require_table(subject, model, Verb.EXECUTE)
         object_state_id = _uuid(raw_id, "object state")
-        states = snapshot.models["object_state"]
         async with self.db.write() as conn:
-            object_state = await self.store.load(conn, states, object_state_id, for_update=True)
-            if object_state is None or object_state["entity"] != entity:
-                raise not_found(f"There is no {entity} object state with id '{raw_id}'.", entity=entity)
-            row = await self._subject_row(conn, snapshot, subject, model, object_state["row_id"], Verb.EXECUTE)
-            info = self.catalog.by_id(object_state["machine_id"])
-            if info is None:
-                raise not_found("The state machine of this object state no longer exists.")
-            machine = await self.catalog.compiled(conn, snapshot, info, object_state["machine_version"])
-            declared = machine.definition.event(event)
-            if declared is None:
-                known = ", ".join(e.name for e in machine.definition.events)
-                raise not_found(f"'{machine.name}' has no event '{event}' (events: {known}).", event=event)
-            if not self._group_ok(subject, snapshot, declared.groups):
-                raise forbidden(
-                    f"Only members of {', '.join(declared.groups)} may fire '{event}'.",
-                    permission="group",
-                    groups=declared.groups,
-                    event=event,
-                )
-            if request.version is not None and request.version != object_state["version"]:
-                raise ProblemError(
-                    409,
-                    "stale-version",
-                    "Conflict",
-                    f"You sent version {request.version} but this object state is at version "
-                    f"{object_state['version']}; read it again and retry.",
-                    current_version=object_state["version"],
-                    current_state=object_state["state"],
-                )
-            current = object_state["state"]
-            target = machine.next_state(current, event)
-            if target is None:
-                allowed = machine.allowed_events(current)
-                raise ProblemError(
-                    409,
-                    "invalid-transition",
-                    "Invalid transition",
-                    f"'{event}' cannot happen in state '{current}'; allowed now: {', '.join(allowed) or 'none'}.",
-                    current_state=current,
-                    allowed_events=allowed,
-                    event=event,
-                )
-            guard = machine.guards.get(event)
-            if guard is not None:
-                failing = conditions.first_failing_rule(guard, guard_record(row, request.payload))
-                if failing is not None or not conditions.evaluate(guard, guard_record(row, request.payload)):
-                    rule = rule_dict(failing) if failing is not None else None
-                    shown = f" ({rule['field']} {rule['op']} {rule.get('value', '')})".rstrip() if rule else ""
-                    raise ProblemError(
-                        409,
-                        "guard-failed",
-                        "Guard failed",
-                        f"The guard of '{event}' does not hold{shown}.",
-                        current_state=current,
-                        event=event,
-                        rule=rule,
-                    )
-            after = await self.store.update(conn, snapshot, states, object_state, {"state": target}, actor=subject)
-            await self._record(
-                conn, snapshot, subject, model, row, object_state, machine, event, current, target, request.payload
+            return await self.fire_in(conn, snapshot, subject, model, object_state_id, event, request)
+
+    async def fire_in(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        subject: Subject,
+        model: Model,
+        object_state_id: uuid.UUID,
+        event: str,
+        request: FireBody,
+    ) -> TransitionResult:
+        """Fire ``event`` inside the caller's transaction (an action chain's, say), with every check."""
+        require_table(subject, model, Verb.EXECUTE)
+        entity, raw_id = model.name, str(object_state_id)
+        states = snapshot.models["object_state"]
+        object_state = await self.store.load(conn, states, object_state_id, for_update=True)
+        if object_state is None or object_state["entity"] != entity:
+            raise not_found(f"There is no {entity} object state with id '{raw_id}'.", entity=entity)
+        row = await self._subject_row(conn, snapshot, subject, model, object_state["row_id"], Verb.EXECUTE)
+        info = self.catalog.by_id(object_state["machine_id"])
+        if info is None:
+            raise not_found("The state machine of this object state no longer exists.")
+        machine = await self.catalog.compiled(conn, snapshot, info, object_state["machine_version"])
+        declared = machine.definition.event(event)
+        if declared is None:
+            known = ", ".join(e.name for e in machine.definition.events)
+            raise not_found(f"'{machine.name}' has no event '{event}' (events: {known}).", event=event)
+        if not self._group_ok(subject, snapshot, declared.groups):
+            raise forbidden(
+                f"Only members of {', '.join(declared.groups)} may fire '{event}'.",
+                permission="group",
+                groups=declared.groups,
+                event=event,
             )
+        if request.version is not None and request.version != object_state["version"]:
+            raise ProblemError(
+                409,
+                "stale-version",
+                "Conflict",
+                f"You sent version {request.version} but this object state is at version "
+                f"{object_state['version']}; read it again and retry.",
+                current_version=object_state["version"],
+                current_state=object_state["state"],
+            )
+        current = object_state["state"]
+        target = machine.next_state(current, event)
+        if target is None:
+            allowed = machine.allowed_events(current)
+            raise ProblemError(
+                409,
+                "invalid-transition",
+                "Invalid transition",
+                f"'{event}' cannot happen in state '{current}'; allowed now: {', '.join(allowed) or 'none'}.",
+                current_state=current,
+                allowed_events=allowed,
+                event=event,
+            )
+        guard = machine.guards.get(event)
+        if guard is not None:
+            failing = conditions.first_failing_rule(guard, guard_record(row, request.payload))
+            if failing is not None or not conditions.evaluate(guard, guard_record(row, request.payload)):
+                rule = rule_dict(failing) if failing is not None else None
+                shown = f" ({rule['field']} {rule['op']} {rule.get('value', '')})".rstrip() if rule else ""
+                raise ProblemError(
+                    409,
+                    "guard-failed",
+                    "Guard failed",
+                    f"The guard of '{event}' does not hold{shown}.",
+                    current_state=current,
+                    event=event,
+                    rule=rule,
+                )
+        after = await self.store.update(conn, snapshot, states, object_state, {"state": target}, actor=subject)
+        await self._record(
+            conn, snapshot, subject, model, row, object_state, machine, event, current, target, request.payload
+        )
         return TransitionResult(
             object_state_id=object_state_id,
             previous_state=current,
@@ -447,33 +465,43 @@ class MachineService:
 
     # -- schema files ------------------------------------------------------------------------
 
-    async def apply_specs(
-        self,
-        specs: list[MachineSpec],
-        *,
-        actor: Subject,
-        dry_run: bool = False,
-        new_entities: frozenset[str] = frozenset(),
-    ) -> list[Change]:
+    def check_specs(self, specs: Sequence[MachineSpec], entities: Sequence[EntityDef], groups: Iterable[str]) -> None:
+        """Refuse a schema document unless every machine in it is valid, before any of it is applied.
+
+        Each machine is checked as saving it would, against its entity as the document declares it
+        (new or changed) or, when the document leaves the entity out, as it is now. One bad machine
+        thus leaves the document's entities, groups and other machines unapplied too, and each
+        problem names its machine (``state_machines[1].events[0].dst``).
+        """
+        if not specs:
+            return
+        snapshot = self.registry.snapshot
+        wanted = {s.entity for s in specs}
+        declared = [merge_system(d) for d in entities if d.name in wanted]
+        planned = compile_snapshot(0, ((d, None, None) for d in declared), {}) if declared else snapshot
+        group_names = set(snapshot.groups) | set(groups)
+        errors: list[FieldError] = []
+        for index, spec in enumerate(specs):
+            model = planned.get(spec.entity) or snapshot.get(spec.entity)
+            errors += [
+                msgspec.structs.replace(e, field=f"state_machines[{index}].{e.field}")
+                for e in machine_errors(spec.definition(), model, group_names)
+            ]
+        if errors:
+            raise invalid_definition(errors)
+
+    async def apply_specs(self, specs: list[MachineSpec], *, actor: Subject, dry_run: bool = False) -> list[Change]:
         """Make the declared machines exist as declared (create or update; others are left alone).
 
-        A dry run checks each declaration as saving it would, except against entities the same
-        apply is about to create (``new_entities``), which do not exist yet.
+        Check them with :meth:`check_specs` first: this saves them one by one.
         """
         snapshot = self.registry.snapshot
         table = snapshot.models["state_machine"].table
         changes: list[Change] = []
-        errors: list[FieldError] = []
-        for index, spec in enumerate(specs):
+        for spec in specs:
             definition = spec.definition()
             body = {**msgspec.to_builtins(definition), "name": spec.name, "label": spec.label}
             body.update(description=spec.description, auto_start=spec.auto_start)
-            if dry_run and spec.entity not in new_entities:
-                model = snapshot.get(spec.entity)
-                errors += [
-                    msgspec.structs.replace(e, field=f"state_machines[{index}].{e.field}")
-                    for e in machine_errors(definition, model, set(snapshot.groups))
-                ]
             async with self.db.read() as conn:
                 current = (await conn.execute(select(table).where(table.c.name == spec.name))).mappings().first()
             if current is None:
@@ -487,8 +515,6 @@ class MachineService:
                 changes.append(Change("update_machine", spec.entity, detail, spec.name))
                 if not dry_run:
                     await self.records.update(actor, "state_machine", str(current["id"]), body)
-        if errors:
-            raise invalid_definition(errors)
         return changes
 
     # -- counts and migration --------------------------------------------------------------

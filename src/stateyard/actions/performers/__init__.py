@@ -1,0 +1,1 @@
+"""Built-in performers, one module per family; each module has ``register(registry)``."""

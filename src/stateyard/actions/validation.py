@@ -1,0 +1,162 @@
+"""Check an action definition when it is saved: every name, type and template, with its path."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from stateyard.actions.directives import DIRECTIVE_TYPES
+from stateyard.actions.registry import ActionRegistry
+from stateyard.actions.schemas import CRUD_METHODS, ActionDef, OutcomeDef
+from stateyard.core.errors import FieldError
+from stateyard.entities.registry import Snapshot
+from stateyard.entities.types import COLUMN_TYPES, COMMON_OPTIONS
+from stateyard.expressions import conditions, templates
+from stateyard.expressions.conditions import ANY_KIND, ConditionError, FieldSpec
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: Names every template context has; a reference may not take one.
+CONTEXT_NAMES = frozenset({"subject", "input", "user", "env", "trigger"})
+USER_FIELDS = frozenset({"id", "email", "is_admin"})
+INPUT_TYPES = (set(COLUMN_TYPES) - {"password", "encrypted", "permission"}) | {"file"}
+ACTION_OUTCOME = "action"
+LIST_ATTRIBUTES = frozenset({"filter", "sort", "page", "per_page"})
+
+
+def _struct_fields(kind: type[msgspec.Struct]) -> tuple[set[str], set[str]]:
+    fields = msgspec.structs.fields(kind)
+    return {f.name for f in fields}, {f.name for f in fields if f.required}
+
+
+def action_errors(action: ActionDef, snapshot: Snapshot, registry: ActionRegistry) -> list[FieldError]:
+    errors: list[FieldError] = []
+
+    def add(field: str, code: str, message: str) -> None:
+        errors.append(FieldError(field, code, message))
+
+    if not NAME.match(action.name):
+        add("name", "invalid_name", f"'{action.name}' is not a valid action name")
+    model = snapshot.get(action.entity)
+    if model is None:
+        add("entity", "unknown_entity", f"there is no entity named '{action.entity}'")
+    elif registry.find(action.entity, action.name) is not None:
+        add("name", "duplicate", f"'{action.name}' is a built-in action of '{action.entity}'")
+    subject_fields: frozenset[str] | None = None
+    if model is not None:
+        subject_fields = frozenset(model.field_names())
+    input_names: set[str] = set()
+    for i, field in enumerate(action.in_fields):
+        where = f"in_fields[{i}]"
+        if not NAME.match(field.name):
+            add(f"{where}.name", "invalid_name", f"'{field.name}' is not a valid input name")
+        elif field.name in input_names:
+            add(f"{where}.name", "duplicate", f"input '{field.name}' is declared twice")
+        elif field.name == f"{action.entity}_id":
+            add(f"{where}.name", "reserved", f"'{field.name}' names the instance; choose another name")
+        input_names.add(field.name)
+        if field.type not in INPUT_TYPES:
+            add(
+                f"{where}.type",
+                "unknown_type",
+                f"unknown input type '{field.type}' (known: {', '.join(sorted(INPUT_TYPES))})",
+            )
+            continue
+        if field.type == "file":
+            continue
+        ctype = COLUMN_TYPES[field.type]
+        given = {k for k, v in msgspec.structs.asdict(field).items() if v not in (None, False, [])}
+        extra = given - COMMON_OPTIONS - ctype.options - {"trim", "lowercase"}
+        for option in sorted(extra):
+            add(f"{where}.{option}", "unsupported_option", f"a {field.type} input has no '{option}' option")
+        if extra:
+            continue
+        for message in ctype.definition_errors(field.as_column()):
+            add(where, "invalid_input", message)
+    context_fields: dict[str, FieldSpec] = {
+        f"{name}.*": FieldSpec(f"{name}.*", ANY_KIND) for name in ("subject", "input", "user")
+    }
+    if action.condition is not None:
+        _check_condition(action.condition, "condition", context_fields, errors)
+    unknown_groups = [g for g in action.groups if g not in snapshot.groups]
+    if unknown_groups:
+        add("groups", "unknown_group", f"unknown group(s): {', '.join(unknown_groups)}")
+    known: dict[str, frozenset[str] | None] = {
+        "input": frozenset(input_names),
+        "user": USER_FIELDS,
+    }
+    if action.instance_required:
+        known["subject"] = subject_fields
+    if not action.outcomes:
+        add("outcomes", "required", "an action needs at least one outcome")
+    for i, outcome in enumerate(action.outcomes):
+        where = f"outcomes[{i}]"
+        _check_outcome(outcome, where, snapshot, registry, known, errors)
+        fields = dict(context_fields) | {f"{n}.*": FieldSpec(f"{n}.*", ANY_KIND) for n in known}
+        if outcome.condition is not None:
+            _check_condition(outcome.condition, f"{where}.condition", fields, errors)
+        if outcome.reference is not None:
+            if not NAME.match(outcome.reference) or outcome.reference in CONTEXT_NAMES:
+                add(f"{where}.reference", "invalid_name", f"'{outcome.reference}' cannot name a result")
+            elif outcome.reference in known:
+                add(f"{where}.reference", "duplicate", f"'{outcome.reference}' already names an earlier result")
+            else:
+                known[outcome.reference] = None
+    return errors
+
+
+def _check_condition(raw: Any, where: str, fields: dict[str, FieldSpec], errors: list[FieldError]) -> None:
+    try:
+        conditions.bind(conditions.parse(raw, where), fields)
+    except ConditionError as exc:
+        errors.append(FieldError(exc.path, "invalid_condition", exc.message))
+
+
+def _check_outcome(
+    outcome: OutcomeDef,
+    where: str,
+    snapshot: Snapshot,
+    registry: ActionRegistry,
+    known: dict[str, frozenset[str] | None],
+    errors: list[FieldError],
+) -> None:
+    def add(field: str, code: str, message: str) -> None:
+        errors.append(FieldError(field, code, message))
+
+    kind = outcome.type
+    keys = set(outcome.attributes)
+    if kind in DIRECTIVE_TYPES:
+        allowed, required = _struct_fields(DIRECTIVE_TYPES[kind])
+    elif kind in registry.performers:
+        allowed, required = _struct_fields(registry.performers[kind].input)
+    elif kind == ACTION_OUTCOME:
+        allowed, required = {"entity", "name", "attributes"}, {"name"}
+    elif snapshot.get(kind) is not None:
+        model = snapshot.model(kind)
+        if outcome.method not in CRUD_METHODS:
+            add(f"{where}.method", "invalid_method", f"a '{kind}' outcome needs a method: {', '.join(CRUD_METHODS)}")
+            return
+        if outcome.method == "list":
+            allowed, required = set(LIST_ATTRIBUTES), set()
+        elif outcome.method == "create":
+            allowed, required = {"id", "permission", "owner_id", *model.field_names()}, set()
+        else:
+            allowed = (
+                {"id", "version", "permission", "owner_id", *model.field_names()}
+                if outcome.method == "update"
+                else {"id"}
+            )
+            required = {"id"}
+    else:
+        known_types = ", ".join(sorted([*DIRECTIVE_TYPES, *registry.performers, ACTION_OUTCOME]))
+        add(f"{where}.type", "unknown_type", f"unknown outcome type '{kind}' (performers, entities or {known_types})")
+        return
+    if outcome.method is not None and snapshot.get(kind) is None:
+        add(f"{where}.method", "unsupported_option", "only entity outcomes take a method")
+    for key in sorted(keys - allowed):
+        add(f"{where}.attributes.{key}", "unknown", f"a '{kind}' outcome takes no attribute '{key}'")
+    for key in sorted(required - keys):
+        add(f"{where}.attributes.{key}", "required", f"a '{kind}' outcome needs '{key}'")
+    for problem in templates.check(outcome.attributes, known, f"{where}.attributes"):
+        add(problem.path, "invalid_template", problem.message)
