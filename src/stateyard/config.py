@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -42,6 +43,14 @@ class Settings(msgspec.Struct, kw_only=True):
     #: Most related rows embedded per parent row by ``include`` of a has_many/many_to_many relation.
     include_limit: int = 100
     log_level: str = "info"
+    #: Outbound mail (mail.send, password reset codes); no host means mail is off.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "stateyard@localhost"
     #: argon2 cost; the defaults follow the argon2-cffi recommendation (tests lower them for speed).
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536

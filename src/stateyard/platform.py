@@ -40,6 +40,7 @@ from stateyard.entities.system import (
     system_definitions,
     system_document,
 )
+from stateyard.integrations.mail import Mailer
 from stateyard.machines import actions as machine_actions
 from stateyard.machines import routes as machine_routes
 from stateyard.machines.catalog import MachineCatalog
@@ -76,6 +77,7 @@ class Platform:
         self.actions = ActionRegistry()
         self.catalog = MachineCatalog()
         self.action_catalog = ActionCatalog()
+        self.mailer = Mailer(settings)
         self.engine = ActionEngine(self)
         self.machines = MachineService(self.db, self.registry, self.store, self.catalog, self.records)
         self._watcher: asyncio.Task[None] | None = None

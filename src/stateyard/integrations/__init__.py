@@ -1,0 +1,1 @@
+"""Talking to the outside world: mail, outbound HTTP, OAuth connections."""
