@@ -51,6 +51,7 @@ def _settings(tmp_path: Path, **database: Any) -> Settings:
         schema_dir=str(tmp_path / "schema"),
         password_hash_time_cost=1,
         password_hash_memory_kib=1024,
+        run_worker=False,
     )
 
 

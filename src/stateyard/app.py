@@ -35,6 +35,8 @@ async def health(request: Request[Any, Any, Any]) -> Response[bytes]:
             "database": platform.db.backend,
             "schema_revision": platform.registry.snapshot.revision,
             "entities": len(platform.registry.snapshot.models),
+            "jobs": await platform.queue.stats(),
+            "scheduler_lag_seconds": await platform.scheduler.lag(),
         }
     )
 
@@ -45,13 +47,14 @@ def create_app(
     clock: Clock | None = None,
     platform: Platform | None = None,
     watch_schema: bool = True,
+    run_worker: bool | None = None,
 ) -> Litestar:
     settings = settings or load_settings()
     platform = platform or Platform(settings, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await platform.start(watch=watch_schema)
+        await platform.start(watch=watch_schema, work=settings.run_worker if run_worker is None else run_worker)
         try:
             yield
         finally:

@@ -71,13 +71,14 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1, or STATEYARD_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default 8080, or STATEYARD_PORT).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--no-worker", is_flag=True, help="Do not run the embedded job worker (run `stateyard worker`).")
+def serve(host: str | None, port: int | None, no_worker: bool) -> None:
     """Run the HTTP server (one process; run more behind a proxy to scale out)."""
     import uvicorn
 
     from stateyard.app import create_app
 
-    settings = load_settings(host=host, port=port)
+    settings = load_settings(host=host, port=port, **({"run_worker": False} if no_worker else {}))
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -115,6 +116,27 @@ def init(demo: bool, schema_dir: Path | None, fixtures_dir: Path | None) -> None
             for entity, count in created.items():
                 click.echo(f"  loaded {count} {entity} row(s)")
         click.echo(f"Database ready: {settings.database_url}")
+
+    _run(settings, work)
+
+
+@main.command()
+@click.option("--concurrency", default=None, type=int, help="Jobs run at once (default STATEYARD_WORKER_CONCURRENCY).")
+def worker(concurrency: int | None) -> None:
+    """Run a job worker (it also fires scheduled tasks); any number may run against one database."""
+    import signal
+
+    settings = load_settings()
+
+    async def work(platform: Platform) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        runner = platform.worker(concurrency=concurrency)
+        click.echo(f"worker {runner.name} started", err=True)
+        await runner.run(stop)
+        click.echo(f"worker {runner.name} stopped", err=True)
 
     _run(settings, work)
 

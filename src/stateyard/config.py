@@ -34,6 +34,8 @@ class Settings(msgspec.Struct, kw_only=True):
     admin_email: str | None = None
     admin_password: str | None = None
     token_ttl_seconds: int = 24 * 3600
+    #: How long an emailed password reset code stays usable.
+    password_reset_code_ttl_seconds: int = 15 * 60
     token_issuer: str = "stateyard"  # noqa: S105 - an issuer name, not a secret
     max_body_bytes: int = 10 * 1024 * 1024
     default_page_size: int = 25
@@ -43,6 +45,8 @@ class Settings(msgspec.Struct, kw_only=True):
     #: Most related rows embedded per parent row by ``include`` of a has_many/many_to_many relation.
     include_limit: int = 100
     log_level: str = "info"
+    #: "system", or "file:<path>" to read the time from a file (simulations and multi-process tests only).
+    clock: str = "system"
     #: Outbound mail (mail.send, password reset codes); no host means mail is off.
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -51,6 +55,17 @@ class Settings(msgspec.Struct, kw_only=True):
     smtp_password: str | None = None
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "stateyard@localhost"
+    #: Outbound HTTP (http.request) refuses loopback, private, link-local and reserved addresses
+    #: unless one of these CIDRs (``127.0.0.1/32``) or host names (``localhost``) allows them;
+    #: the environment variable takes them comma-separated.
+    http_allow: list[str] = msgspec.field(default_factory=list)
+    #: Jobs: run an embedded worker in `stateyard serve` (`--no-worker` turns it off).
+    run_worker: bool = True
+    worker_concurrency: int = 4
+    #: How often an idle worker looks for due jobs and tasks.
+    worker_poll_seconds: float = 0.2
+    #: A running job's lease; a worker renews it every third of it, a dead worker's job is retried after it.
+    job_lease_seconds: float = 30.0
     #: argon2 cost; the defaults follow the argon2-cffi recommendation (tests lower them for speed).
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
@@ -76,7 +91,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     for field in msgspec.structs.fields(Settings):
         value = env.get("STATEYARD_" + field.name.upper())
         if value is not None and value != "":
-            raw[field.name] = value
+            is_list = getattr(field.type, "__origin__", None) is list
+            raw[field.name] = [v.strip() for v in value.split(",") if v.strip()] if is_list else value
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return msgspec.convert(raw, Settings, strict=False)

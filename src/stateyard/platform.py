@@ -15,15 +15,19 @@ from sqlalchemy import insert, select
 from stateyard.actions.catalog import ActionCatalog
 from stateyard.actions.engine import ActionEngine
 from stateyard.actions.observers import ActionObserver
+from stateyard.actions.performers import data as data_performers
+from stateyard.actions.performers import http as http_performers
+from stateyard.actions.performers import mail as mail_performers
 from stateyard.actions.performers import state as state_performers
+from stateyard.actions.performers import system as system_performers
 from stateyard.actions.registry import ActionRegistry
 from stateyard.auth import actions as user_actions
 from stateyard.auth.observers import RowShareObserver, UserAccountObserver, UsergroupObserver
-from stateyard.auth.permissions import SYSTEM
+from stateyard.auth.permissions import SYSTEM, Subject
 from stateyard.auth.service import AuthService
 from stateyard.auth.tokens import TokenService
 from stateyard.config import Settings
-from stateyard.core.clock import Clock, SystemClock
+from stateyard.core.clock import Clock, clock_from_setting
 from stateyard.core.crypto import Crypto
 from stateyard.core.db import Database
 from stateyard.crud.hooks import ANY_ENTITY, Hooks
@@ -40,7 +44,13 @@ from stateyard.entities.system import (
     system_definitions,
     system_document,
 )
+from stateyard.integrations.http import HttpClient
 from stateyard.integrations.mail import Mailer
+from stateyard.jobs import tasks as task_actions
+from stateyard.jobs.queue import JobQueue
+from stateyard.jobs.scheduler import TASK_JOB, Scheduler
+from stateyard.jobs.tasks import ScheduledTaskObserver, run_task
+from stateyard.jobs.worker import JobHandler, Worker, noop_job
 from stateyard.machines import actions as machine_actions
 from stateyard.machines import routes as machine_routes
 from stateyard.machines.catalog import MachineCatalog
@@ -53,7 +63,7 @@ log = logging.getLogger(__name__)
 class Platform:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock = clock or clock_from_setting(settings.clock)
         self.db = Database(
             settings.database_url, schema=settings.database_schema, pool_size=settings.database_pool_size
         )
@@ -78,9 +88,16 @@ class Platform:
         self.catalog = MachineCatalog()
         self.action_catalog = ActionCatalog()
         self.mailer = Mailer(settings)
+        self.http = HttpClient(settings)
         self.engine = ActionEngine(self)
         self.machines = MachineService(self.db, self.registry, self.store, self.catalog, self.records)
+        self.queue = JobQueue(self.db, self.registry, self.clock, lease_seconds=settings.job_lease_seconds)
+        self.scheduler = Scheduler(self, self.queue, self.clock)
+        #: Job kinds and their handlers; areas add theirs in _wire.
+        self.job_handlers: dict[str, JobHandler] = {"noop": noop_job, TASK_JOB: run_task}
         self._watcher: asyncio.Task[None] | None = None
+        self._worker_stop = asyncio.Event()
+        self._worker_task: asyncio.Task[None] | None = None
         self._wire()
 
     def _wire(self) -> None:
@@ -97,7 +114,13 @@ class Platform:
         machine_routes.register_endpoints(self)
         machine_actions.register(self.actions)
         state_performers.register(self.actions)
+        data_performers.register(self.actions)
+        system_performers.register(self.actions)
+        mail_performers.register(self.actions)
+        http_performers.register(self.actions)
         self.hooks.observe("action", ActionObserver(self.registry, self.actions))
+        self.hooks.observe("scheduled_task", ScheduledTaskObserver(self))
+        task_actions.register(self.actions)
         self.registry.on_reload(self._reload_catalogs)
 
     async def _reload_catalogs(self, snapshot: Snapshot) -> None:
@@ -106,7 +129,19 @@ class Platform:
             await self.catalog.reload(snapshot, conn)
             await self.action_catalog.reload(snapshot, conn)
 
-    async def start(self, *, watch: bool = False) -> None:
+    def worker(self, *, name: str | None = None, concurrency: int | None = None) -> Worker:
+        """A job worker of this platform (it also fires due scheduled tasks each cycle)."""
+        return Worker(
+            self,
+            self.queue,
+            self.job_handlers,
+            name=name,
+            concurrency=concurrency or self.settings.worker_concurrency,
+            poll_seconds=self.settings.worker_poll_seconds,
+            tick=self.scheduler.tick,
+        )
+
+    async def start(self, *, watch: bool = False, work: bool = False) -> None:
         """Create or upgrade the system tables, load definitions, create the admin from settings."""
         await self.bootstrap()
         await self.registry.reload()
@@ -114,6 +149,8 @@ class Platform:
         await self.auth.poll()
         if watch:
             self._watcher = asyncio.create_task(self._watch(self.settings.schema_poll_seconds))
+        if work:
+            self._worker_task = asyncio.create_task(self.worker().run(self._worker_stop))
 
     async def _watch(self, interval: float) -> None:
         """Notice what other processes changed: definitions (reload) and security (forget callers)."""
@@ -141,7 +178,12 @@ class Platform:
         await self.entities.apply(list(system_definitions().values()), groups=system_document().groups, bootstrap=True)
 
     async def apply_schema(
-        self, document: SchemaDocument, *, allow_destructive: bool = False, dry_run: bool = False
+        self,
+        document: SchemaDocument,
+        *,
+        allow_destructive: bool = False,
+        dry_run: bool = False,
+        actor: Subject = SYSTEM,
     ) -> ApplyResult:
         """Make the database match a schema document: groups and entities, then state machines."""
         if document.state_machines:
@@ -150,9 +192,9 @@ class Platform:
             await self.entities.apply(document.entities, groups=document.groups, dry_run=True)
             self.machines.check_specs(document.state_machines, document.entities, (g.name for g in document.groups))
         result = await self.entities.apply(
-            document.entities, groups=document.groups, allow_destructive=allow_destructive, dry_run=dry_run
+            document.entities, actor=actor, groups=document.groups, allow_destructive=allow_destructive, dry_run=dry_run
         )
-        machine_changes = await self.machines.apply_specs(document.state_machines, actor=SYSTEM, dry_run=dry_run)
+        machine_changes = await self.machines.apply_specs(document.state_machines, actor=actor, dry_run=dry_run)
         changes = [*result.changes, *machine_changes]
         return ApplyResult(changes, applied=not dry_run and bool(changes))
 
@@ -168,6 +210,9 @@ class Platform:
             log.info("created administrator %s", email)
 
     async def stop(self) -> None:
+        if self._worker_task is not None:
+            self._worker_stop.set()
+            await self._worker_task
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -40,3 +40,28 @@ class FrozenClock:
         if moment.tzinfo is None:
             raise ValueError("FrozenClock needs timezone-aware times")
         self._now = moment
+
+
+class FileClock:
+    """Reads "now" (an ISO 8601 time) from a file: lets tests move time for several real processes at once.
+
+    Chosen with ``STATEYARD_CLOCK=file:/path/to/now.txt``; never meant for production.
+    """
+
+    def __init__(self, path: str) -> None:
+        from pathlib import Path
+
+        self.path = Path(path)
+
+    def now(self) -> datetime:
+        text = self.path.read_text().strip()
+        moment = datetime.fromisoformat(text)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def clock_from_setting(value: str | None) -> Clock:
+    if not value or value == "system":
+        return SystemClock()
+    if value.startswith("file:"):
+        return FileClock(value.removeprefix("file:"))
+    raise ValueError(f"unknown clock {value!r}: use 'system' or 'file:<path>'")

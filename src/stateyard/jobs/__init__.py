@@ -1,0 +1,1 @@
+"""The one durable job queue, its workers, and scheduled tasks on top of it."""

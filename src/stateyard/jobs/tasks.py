@@ -1,0 +1,178 @@
+"""Scheduled tasks: validated when saved, run by a job as their ``run_as`` user, recorded per fire."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import select, update
+
+from stateyard.actions.directives import notify, record
+from stateyard.actions.registry import ActionCall, ActionRegistry, Performer, PerformerResult
+from stateyard.auth.access import require_row, require_table
+from stateyard.auth.permissions import Verb
+from stateyard.core.db import on_commit
+from stateyard.core.errors import FieldError, ProblemError, forbidden, invalid, invalid_definition, not_found
+from stateyard.crud.hooks import RowObserver, WriteContext
+from stateyard.jobs import cron
+from stateyard.jobs.worker import JobContext, PermanentJobError
+
+if TYPE_CHECKING:
+    from stateyard.platform import Platform
+
+SCHEDULE_FIELDS = ("cron", "timezone", "enabled")
+
+
+class ScheduledTaskObserver(RowObserver):
+    """Checks cron, time zone, action and run_as on save; keeps ``next_run_at`` in step with edits."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def _check(self, ctx: WriteContext, values: dict[str, Any]) -> None:
+        errors: list[FieldError] = []
+        problem = cron.cron_problem(values.get("cron") or "")
+        if problem:
+            errors.append(FieldError("cron", "invalid_cron", problem))
+        problem = cron.zone_problem(values.get("timezone") or "UTC")
+        if problem:
+            errors.append(FieldError("timezone", "invalid_timezone", problem))
+        entity, action = values.get("entity"), values.get("action")
+        if ctx.snapshot.get(entity or "") is None:
+            errors.append(FieldError("entity", "unknown_entity", f"there is no entity named '{entity}'"))
+        elif (
+            self.platform.action_catalog.get(entity or "", action or "") is None
+            and self.platform.actions.find(entity or "", action or "") is None
+        ):
+            errors.append(FieldError("action", "unknown_action", f"'{entity}' has no action named '{action}'"))
+        attributes = values.get("attributes")
+        if attributes is not None and not isinstance(attributes, dict):
+            errors.append(FieldError("attributes", "type", "expected an object of action inputs"))
+        if errors:
+            raise invalid_definition(errors)
+
+    def _schedule(self, values: dict[str, Any]) -> Any:
+        if not values.get("enabled", True):
+            return None
+        return cron.next_fire(values["cron"], values.get("timezone") or "UTC", self.platform.clock.now())
+
+    async def before_create(self, ctx: WriteContext, values: dict[str, Any]) -> None:
+        values.setdefault("timezone", "UTC")
+        self._check(ctx, values)
+        run_as = values.get("run_as") or ctx.subject.user_id
+        if run_as != ctx.subject.user_id and not ctx.subject.is_admin:
+            raise forbidden("Only administrators may schedule a task to run as someone else.", field="run_as")
+        if run_as is None:
+            raise invalid([FieldError("run_as", "required", "the id of the user the task runs as")])
+        values["run_as"] = run_as
+        values["next_run_at"] = self._schedule(values)
+        values.pop("last_run_at", None)
+
+    async def before_update(self, ctx: WriteContext, before: dict[str, Any], changes: dict[str, Any]) -> None:
+        merged = {**before, **changes}
+        self._check(ctx, merged)
+        if "run_as" in changes and changes["run_as"] != before["run_as"] and not ctx.subject.is_admin:
+            raise forbidden("Only administrators may change who a task runs as.", field="run_as")
+        for managed in ("next_run_at", "last_run_at"):
+            changes.pop(managed, None)
+        if any(k in changes for k in (*SCHEDULE_FIELDS,)):
+            changes["next_run_at"] = self._schedule(merged)
+
+
+async def run_task(ctx: JobContext) -> dict[str, Any]:
+    """The job behind one fire: run the task's action as its user and record how it went."""
+    platform = ctx.platform
+    models = platform.registry.snapshot.models
+    tasks, runs = models["scheduled_task"].table, models["task_run"].table
+    run_id = uuid.UUID(ctx.payload["task_run_id"])
+    now = platform.clock.now()
+    async with platform.db.write() as conn:
+        run = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
+        task = None
+        if run is not None:
+            task = (await conn.execute(select(tasks).where(tasks.c.id == run["task_id"]))).mappings().first()
+        if run is None or task is None:
+            raise PermanentJobError("the task or its run was deleted")
+        if not task["enabled"]:
+            await conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status="skipped", error="the task is disabled", finished_at=now)
+            )
+            return {"skipped": "disabled"}
+        await conn.execute(
+            update(runs).where(runs.c.id == run_id).values(status="running", attempt=ctx.attempt, started_at=now)
+        )
+    status, error, result = "failed", None, None
+    try:
+        subject = await platform.auth.subject_for_user(task["run_as"])
+        directives = await platform.engine.call(subject, task["entity"], task["action"], task["attributes"] or {})
+        status = "succeeded"
+        result = {"directives": [d.type for d in directives]}
+        return result
+    except ProblemError as exc:
+        error = f"{exc.status} {exc.code}: {exc.detail}"
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        finished = platform.clock.now()
+        async with platform.db.write() as conn:
+            await conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=status, error=error, result=result, finished_at=finished)
+            )
+            await conn.execute(update(tasks).where(tasks.c.id == task["id"]).values(last_run_at=finished))
+
+
+class RunNowInput(msgspec.Struct, forbid_unknown_fields=True):
+    #: The task's id or name.
+    task: str
+
+
+async def run_now(call: ActionCall, data: RunNowInput) -> PerformerResult:
+    """Fire a task now, outside its schedule (needs execute permission on the task)."""
+    platform = call.platform
+    snapshot = call.snapshot
+    model = snapshot.models["scheduled_task"]
+    require_table(call.subject, model, Verb.EXECUTE)
+    conn = await call.connection()
+    table = model.table
+    try:
+        where = table.c.id == uuid.UUID(data.task)
+    except ValueError:
+        where = table.c.name == data.task
+    task = (await conn.execute(select(table).where(where))).mappings().first()
+    if task is None:
+        raise not_found(f"There is no scheduled task '{data.task}'.")
+    await require_row(conn, snapshot, call.subject, model, dict(task), Verb.EXECUTE)
+    now = platform.clock.now()
+    created = await platform.scheduler.create_run(conn, task, now, now)
+    if not created:
+        raise ProblemError(409, "duplicate", "Conflict", "This task already has a run for this instant.")
+    return PerformerResult(
+        value={"task": task["name"], "scheduled_for": now.isoformat()},
+        directives=[notify(f"'{task['name']}' will run now.")],
+    )
+
+
+class ReplayInput(msgspec.Struct, forbid_unknown_fields=True):
+    job_id: uuid.UUID
+
+
+async def replay(call: ActionCall, data: ReplayInput) -> PerformerResult:
+    result = await call.platform.queue.replay(data.job_id)
+    return PerformerResult(value=result, directives=[record("job", result), notify("The job will run again.")])
+
+
+def register(registry: ActionRegistry) -> None:
+    registry.performer(Performer("task.run_now", RunNowInput, run_now, "Run a scheduled task now."))
+    registry.performer(Performer("job.replay", ReplayInput, replay, "Run a dead job again.", admin_only=True))
+    registry.expose("scheduled_task", "run_now", "task.run_now", access="user", label="Run now")
+    registry.expose("job", "replay", "job.replay", access="admin", label="Replay job")
+
+
+__all__ = ["ScheduledTaskObserver", "on_commit", "register", "run_task"]
