@@ -56,6 +56,7 @@ from stateyard.machines import routes as machine_routes
 from stateyard.machines.catalog import MachineCatalog
 from stateyard.machines.observers import RowLifecycleObserver, StateMachineObserver
 from stateyard.machines.service import MachineService
+from stateyard.machines.validation import dependency_check as machine_dependencies
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class Platform:
         self.hooks.observe("user_account", UserAccountObserver(self.auth))
         user_actions.register(self.actions)
         self.hooks.observe("state_machine", StateMachineObserver(self.registry))
+        self.entities.dependency_checks.append(machine_dependencies(self.catalog))
         self.hooks.observe(ANY_ENTITY, RowLifecycleObserver(self.catalog, self.machines))
         self.hooks.field_providers.append(machine_routes.state_fields(self))
         machine_routes.register_endpoints(self)

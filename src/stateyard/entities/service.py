@@ -10,7 +10,7 @@ bump the schema revision so every process reloads.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -109,11 +109,28 @@ def merge_system(definition: EntityDef) -> EntityDef:
     )
 
 
+#: Another area's objections to a change of an entity: (definitions after the change, or None when
+#: the entity is dropped; entity name) -> sentences naming what would break.
+DependencyCheck = Callable[[Snapshot | None, str], list[str]]
+
+
 class EntityService:
     def __init__(self, db: Database, registry: Registry, store: RowStore) -> None:
         self.db = db
         self.registry = registry
         self.store = store
+        #: Machines, actions and others refuse changes that would break what they declared.
+        self.dependency_checks: list[DependencyCheck] = []
+
+    def _dependents(self, after: Snapshot | None, entity: str) -> None:
+        problems = [p for check in self.dependency_checks for p in check(after, entity)]
+        if problems:
+            raise conflict(
+                f"'{entity}' is still used: {'; '.join(problems)}. Change those first.",
+                code="in-use",
+                entity=entity,
+                dependents=problems,
+            )
 
     async def apply(
         self,
@@ -183,6 +200,11 @@ class EntityService:
             for d in desired:
                 changes_for = [c for c in changes if c.entity == d.name]
                 _refuse_system_changes(d.name, changes_for)
+            existing = [d.name for d in desired if overlay_current(current, d.name) is not None]
+            if existing and self.dependency_checks and changes:
+                after = compile_snapshot(current.revision, [(d, None, None) for d in overlay.values()], current.groups)
+                for name in existing:
+                    self._dependents(after, name)
         if dry_run:
             return ApplyResult(changes, applied=False)
         if has_destructive(changes) and not allow_destructive:
@@ -512,6 +534,7 @@ class EntityService:
                     code="in-use",
                     referenced_by=referrers,
                 )
+            self._dependents(None, name)
             rows = await conn.run_sync(lambda sync: Migrator(sync).row_count(model.table.name))
             changes = [Change("drop_entity", name, f"drop entity '{name}' and its {rows} row(s)", destructive=True)]
             if dry_run:

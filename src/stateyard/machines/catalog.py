@@ -86,6 +86,7 @@ class CompiledMachine:
 
 class MachineCatalog:
     def __init__(self) -> None:
+        self._definitions: dict[str, MachineDef] = {}
         self._by_name: dict[str, MachineInfo] = {}
         self._by_entity: dict[str, list[MachineInfo]] = {}
         self._compiled: dict[tuple[uuid.UUID, int], CompiledMachine] = {}
@@ -107,10 +108,26 @@ class MachineCatalog:
         by_entity: dict[str, list[MachineInfo]] = {}
         for info in infos:
             by_entity.setdefault(info.entity, []).append(info)
+        self._definitions = {
+            r["name"]: msgspec.convert(
+                {
+                    "entity": r["entity"],
+                    "initial_state": r["initial_state"],
+                    "states": r["states"],
+                    "events": r["events"],
+                },
+                MachineDef,
+            )
+            for r in rows
+        }
         self._by_name = {i.name: i for i in infos}
         self._by_entity = by_entity
         # Compiled versions stay valid, but guards are bound to the entity's fields: rebuild lazily.
         self._compiled = {}
+
+    def current_definition(self, name: str) -> MachineDef:
+        """The latest definition of a machine (what new object states start with)."""
+        return self._definitions[name]
 
     def for_entity(self, entity: str) -> list[MachineInfo]:
         return self._by_entity.get(entity, [])

@@ -186,9 +186,9 @@ class MachineService:
     async def start(self, subject: Subject, entity: str, raw_row_id: str, body: Any) -> ObjectStateView:
         model = await self.registry.model(entity)
         snapshot = self.registry.snapshot
+        require_table(subject, model, Verb.EXECUTE)
         if not isinstance(body, dict) or not isinstance(body.get("machine"), str) or set(body) != {"machine"}:
             raise invalid([FieldError("machine", "required", 'send {"machine": "<name of a state machine>"}')])
-        require_table(subject, model, Verb.EXECUTE)
         row_id = _uuid(raw_row_id, entity)
         info = self.catalog.named(body["machine"], entity)
         async with self.db.write() as conn:
@@ -246,6 +246,7 @@ class MachineService:
     async def fire(self, subject: Subject, entity: str, raw_id: str, event: str, body: Any) -> TransitionResult:
         model = await self.registry.model(entity)
         snapshot = self.registry.snapshot
+        require_table(subject, model, Verb.EXECUTE)
         if body is None:
             body = {}
         try:
@@ -253,7 +254,6 @@ class MachineService:
         except msgspec.ValidationError as exc:
             message, _, path = str(exc).partition(" - at `$.")
             raise invalid([FieldError(path.rstrip("`") or "body", "invalid", message)]) from None
-        require_table(subject, model, Verb.EXECUTE)
         object_state_id = _uuid(raw_id, "object state")
         async with self.db.write() as conn:
             return await self.fire_in(conn, snapshot, subject, model, object_state_id, event, request)
@@ -273,9 +273,14 @@ class MachineService:
         entity, raw_id = model.name, str(object_state_id)
         states = snapshot.models["object_state"]
         object_state = await self.store.load(conn, states, object_state_id, for_update=True)
+        gone = not_found(f"There is no {entity} object state with id '{raw_id}'.", entity=entity)
         if object_state is None or object_state["entity"] != entity:
-            raise not_found(f"There is no {entity} object state with id '{raw_id}'.", entity=entity)
-        row = await self._subject_row(conn, snapshot, subject, model, object_state["row_id"], Verb.EXECUTE)
+            raise gone
+        try:
+            row = await self._subject_row(conn, snapshot, subject, model, object_state["row_id"], Verb.EXECUTE)
+        except ProblemError as exc:
+            # Someone who may not see the row learns nothing about it, not even its id.
+            raise (gone if exc.status == 404 else exc) from None
         info = self.catalog.by_id(object_state["machine_id"])
         if info is None:
             raise not_found("The state machine of this object state no longer exists.")

@@ -107,3 +107,20 @@ def bound_guard(guard: Any, model: Model, where: str) -> conditions.Condition | 
     if guard is None:
         return None
     return conditions.bind(conditions.parse(guard, where), guard_fields(model))
+
+
+def dependency_check(catalog: Any) -> Any:
+    """Refuse entity changes that would break a machine: dropping its entity, or a field its guards use."""
+
+    def check(after: Any, entity: str) -> list[str]:
+        problems = []
+        for info in catalog.for_entity(entity):
+            if after is None:
+                problems.append(f"state machine '{info.name}' runs on it")
+                continue
+            errors = machine_errors(catalog.current_definition(info.name), after.get(entity), set(after.groups))
+            if errors:
+                problems.append(f"state machine '{info.name}' would break ({errors[0].field}: {errors[0].message})")
+        return problems
+
+    return check

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.conftest import Api
+from tests.conftest import Api, assert_problem
 from tests.integration.machines.conftest import fire, new_order, object_state
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design gap: entity and column changes are not checked against machine guards; a dropped guarded "
-    "column makes creating rows (auto_start), firing and explaining answer 500",
-)
 async def test_dropping_a_column_a_guard_names_leaves_the_machine_working(
     admin: Api, order_entity: dict[str, Any], order_flow: Any
 ) -> None:
@@ -24,7 +17,23 @@ async def test_dropping_a_column_a_guard_names_leaves_the_machine_working(
     total = next(c for c in columns if c["name"] == "total")
     # Refusing the drop (409) or allowing it are both acceptable; a broken machine afterwards is not.
     dropped = await admin.delete(f"/api/entity_column/{total['id']}", params={"allow_destructive": "true"})
-    assert dropped.status_code in (204, 409), dropped.text
+    assert_problem(dropped, 409, "in-use")
+    assert "order_flow" in dropped.json()["detail"]
     assert (await admin.get(f"/api/order/{order['id']}/states")).status_code == 200
     assert (await admin.post("/api/order", {"customer": "after"})).status_code == 201
     assert (await fire(admin, view["id"], "cancel")).status_code == 200
+
+
+async def test_an_entity_with_a_machine_cannot_be_dropped(
+    admin: Api, order_entity: dict[str, Any], order_flow: Any
+) -> None:
+    dropped = await admin.delete(f"/api/entity/{order_entity['id']}", params={"allow_destructive": "true"})
+    assert_problem(dropped, 409, "in-use")
+    assert (await admin.post("/api/order", {"customer": "still here", "total": 1})).status_code == 201
+
+
+async def test_a_change_that_keeps_the_guard_fields_goes_through(
+    admin: Api, order_entity: dict[str, Any], order_flow: Any
+) -> None:
+    added = await admin.post("/api/entity_column", {"entity_id": order_entity["id"], "name": "note", "type": "text"})
+    assert added.status_code == 201, added.text
