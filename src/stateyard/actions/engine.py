@@ -14,6 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from sqlalchemy.exc import IntegrityError
 
 from stateyard.actions import directives as client
 from stateyard.actions.inputs import validate_inputs
@@ -22,12 +23,14 @@ from stateyard.actions.schemas import ActionDef, OutcomeDef
 from stateyard.actions.validation import ACTION_OUTCOME
 from stateyard.auth.access import missing_row, require_row, require_table
 from stateyard.auth.permissions import SYSTEM, Subject, Verb
+from stateyard.core.db_errors import integrity_problem
 from stateyard.core.errors import FieldError, ProblemError, bad_request, forbidden, invalid, not_found, unauthorized
 from stateyard.crud.service import parse_row_id
 from stateyard.expressions import conditions, templates
 from stateyard.expressions.conditions import ANY_KIND, FieldSpec
 
 if TYPE_CHECKING:
+    from stateyard.auth.tokens import Claims
     from stateyard.platform import Platform
 
 Directive = client.Directive
@@ -55,12 +58,15 @@ class ActionEngine:
 
     # -- entry point ------------------------------------------------------------------------
 
-    async def call(self, subject: Subject, entity: str, name: str, attributes: Any) -> list[Directive]:
-        """Run ``/action/<entity>/<name>`` for ``subject`` and return its directives."""
+    async def call(
+        self, subject: Subject, entity: str, name: str, attributes: Any, *, token: Claims | None = None
+    ) -> list[Directive]:
+        """Run ``/action/<entity>/<name>`` for ``subject`` (signed in with ``token``) and return its directives."""
         await self.platform.registry.model(entity)
         if not isinstance(attributes, dict):
             raise invalid([FieldError("attributes", "type", "expected an object of named inputs")])
         call = ActionCall(self.platform, subject, entity, name)
+        call.chain.token = token
         async with call.chain:
             outcome = await self.run(call, entity, name, attributes)
         return outcome.directives
@@ -172,8 +178,11 @@ class ActionEngine:
         self, call: ActionCall, outcome: OutcomeDef, index: int, context: dict[str, Any]
     ) -> PerformerResult:
         where = f"outcomes[{index}].attributes"
-        attributes = templates.render(outcome.attributes, context, where)
         kind = outcome.type
+        performer = self.platform.actions.performers.get(kind)
+        raw = performer.raw_attributes if performer is not None else frozenset()
+        attributes = templates.render({k: v for k, v in outcome.attributes.items() if k not in raw}, context, where)
+        attributes.update({k: v for k, v in outcome.attributes.items() if k in raw})
         if kind in client.DIRECTIVE_TYPES:
             directive = client.build(kind, attributes, where)
             return PerformerResult(value=directive.attributes, directives=[directive])
@@ -182,13 +191,16 @@ class ActionEngine:
             nested = call.nested(target_entity, attributes["name"], call.caller)
             result = await self.run(nested, target_entity, attributes["name"], attributes.get("attributes") or {})
             return PerformerResult(value=result.value, directives=result.directives)
-        performer = self.platform.actions.performers.get(kind)
         if performer is not None:
             if performer.admin_only and not call.subject.is_admin:
                 raise forbidden(f"Only administrators may run '{kind}'.", performer=kind)
             data = decode_input(performer.input, attributes, prefix=f"{where}.")
+            call.context = context
             return await performer.perform(call, data)
-        return await self._crud(call, kind, outcome.method or "", attributes)
+        try:
+            return await self._crud(call, kind, outcome.method or "", attributes)
+        except IntegrityError as exc:  # a unique value taken, a row still referenced: 409, never a 500
+            raise integrity_problem(exc, kind, deleting=outcome.method == "delete") from None
 
     async def _crud(self, call: ActionCall, entity: str, method: str, attributes: dict[str, Any]) -> PerformerResult:
         records = self.platform.records

@@ -21,6 +21,7 @@ from stateyard.auth.permissions import Subject
 from stateyard.core.errors import FieldError, invalid, not_found
 
 if TYPE_CHECKING:
+    from stateyard.auth.tokens import Claims
     from stateyard.entities.registry import Snapshot
     from stateyard.platform import Platform
 
@@ -67,9 +68,17 @@ class ActionCall:
         self.chain = chain or Chain(platform)
         #: The row a declared action runs on (``subject`` in its templates), if it has one.
         self.instance: dict[str, Any] | None = None
+        #: The template context of a declared action's chain (``input``, ``user``, ``subject``, earlier
+        #: references), for performers that render templates of their own (see ``Performer.raw_attributes``).
+        self.context: dict[str, Any] = {}
 
     async def connection(self) -> AsyncConnection:
         return await self.chain.connection()
+
+    @property
+    def token(self) -> Claims | None:
+        """The bearer token the action was called with (None for guests and scheduled runs)."""
+        return self.chain.token
 
     @property
     def snapshot(self) -> Snapshot:
@@ -88,6 +97,7 @@ class Chain:
         self.platform = platform
         self._stack = AsyncExitStack()
         self._conn: AsyncConnection | None = None
+        self.token: Claims | None = None
 
     async def connection(self) -> AsyncConnection:
         if self._conn is None:
@@ -125,6 +135,9 @@ class Performer(msgspec.Struct, frozen=True):
     description: str = ""
     #: Only administrators (or run_as: system actions, which only they declare) may use it.
     admin_only: bool = False
+    #: Attributes the engine passes on verbatim instead of rendering: templates the performer renders
+    #: itself over ``call.context`` (rendering them twice would run values from rows as templates).
+    raw_attributes: frozenset[str] = frozenset()
 
     def schema(self) -> dict[str, Any]:
         (schema,), components = msgspec.json.schema_components([self.input], ref_template="#/$defs/{name}")
@@ -183,7 +196,7 @@ def decode_input(kind: type[msgspec.Struct], attributes: Any, prefix: str = "") 
     if not isinstance(attributes, dict):
         raise invalid([FieldError(prefix.rstrip(".") or "attributes", "type", "expected an object of named inputs")])
     errors: list[FieldError] = []
-    fields = {f.name: f for f in msgspec.structs.fields(kind)}
+    fields = {f.encode_name: f for f in msgspec.structs.fields(kind)}
     for key in attributes:
         if key not in fields:
             errors.append(FieldError(prefix + key, "unknown", f"this action takes no input '{key}'"))

@@ -87,7 +87,8 @@ async def call_action(request: AnyRequest, entity: FromPath[str], name: FromPath
     platform = platform_of(request)
     subject = await subject_of(request)
     attributes = await _attributes(request)
-    directives = await platform.engine.call(subject, entity, name, attributes)
+    token = None if subject.anonymous else platform.auth.claims_for(request.headers.get("authorization"))
+    directives = await platform.engine.call(subject, entity, name, attributes, token=token)
     return _response(directives)
 
 

@@ -20,14 +20,14 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 #: Names every template context has; a reference may not take one.
 CONTEXT_NAMES = frozenset({"subject", "input", "user", "env", "trigger"})
 USER_FIELDS = frozenset({"id", "email", "is_admin"})
-INPUT_TYPES = (set(COLUMN_TYPES) - {"password", "encrypted", "permission"}) | {"file"}
+INPUT_TYPES = (set(COLUMN_TYPES) - {"password", "encrypted", "secret", "permission"}) | {"file"}
 ACTION_OUTCOME = "action"
 LIST_ATTRIBUTES = frozenset({"filter", "sort", "page", "per_page"})
 
 
 def _struct_fields(kind: type[msgspec.Struct]) -> tuple[set[str], set[str]]:
     fields = msgspec.structs.fields(kind)
-    return {f.name for f in fields}, {f.name for f in fields if f.required}
+    return {f.encode_name for f in fields}, {f.encode_name for f in fields if f.required}
 
 
 def action_errors(action: ActionDef, snapshot: Snapshot, registry: ActionRegistry) -> list[FieldError]:
@@ -126,10 +126,12 @@ def _check_outcome(
 
     kind = outcome.type
     keys = set(outcome.attributes)
+    raw: frozenset[str] = frozenset()
     if kind in DIRECTIVE_TYPES:
         allowed, required = _struct_fields(DIRECTIVE_TYPES[kind])
     elif kind in registry.performers:
         allowed, required = _struct_fields(registry.performers[kind].input)
+        raw = registry.performers[kind].raw_attributes
     elif kind == ACTION_OUTCOME:
         allowed, required = {"entity", "name", "attributes"}, {"name"}
     elif snapshot.get(kind) is not None:
@@ -158,5 +160,39 @@ def _check_outcome(
         add(f"{where}.attributes.{key}", "unknown", f"a '{kind}' outcome takes no attribute '{key}'")
     for key in sorted(required - keys):
         add(f"{where}.attributes.{key}", "required", f"a '{kind}' outcome needs '{key}'")
-    for problem in templates.check(outcome.attributes, known, f"{where}.attributes"):
+    if kind in registry.performers:
+        errors.extend(_static_value_errors(registry.performers[kind].input, outcome.attributes, raw, where))
+    rendered = {k: v for k, v in outcome.attributes.items() if k not in raw}
+    problems = templates.check(rendered, known, f"{where}.attributes")
+    if raw:
+        # A performer's own templates also see the names of its ``context`` attribute.
+        local = outcome.attributes.get("context")
+        own = {**known, **({str(k): None for k in local} if isinstance(local, dict) else {})}
+        verbatim = {k: v for k, v in outcome.attributes.items() if k in raw}
+        problems += templates.check(verbatim, own, f"{where}.attributes")
+    for problem in problems:
         add(problem.path, "invalid_template", problem.message)
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return templates.is_template(value)
+
+
+def _static_value_errors(
+    kind: type[msgspec.Struct], attributes: dict[str, Any], skip: frozenset[str], where: str
+) -> list[FieldError]:
+    """A performer attribute without templates is checked now, exactly as it will be when the action runs."""
+    errors: list[FieldError] = []
+    for field in msgspec.structs.fields(kind):
+        name = field.encode_name
+        if name not in attributes or name in skip or _has_template(attributes[name]):
+            continue
+        try:
+            msgspec.convert(attributes[name], field.type)
+        except msgspec.ValidationError as exc:
+            errors.append(FieldError(f"{where}.attributes.{name}", "invalid", str(exc).split(" - at ")[0]))
+    return errors

@@ -116,3 +116,29 @@ def check(value: Any, known: Known, path: str) -> list[TemplateProblem]:
                     TemplateProblem(path, f"'{base.name}' has no field '{attr_node.attr}' (fields: {shown})")
                 )
     return problems
+
+
+#: The same sandbox, escaping every inserted value for HTML documents.
+_html_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
+
+
+@lru_cache(maxsize=256)
+def _document(source: str, html: bool) -> Any:
+    return (_html_env if html else _env).from_string(source)
+
+
+def render_document(source: str, context: Mapping[str, Any], path: str = "template", *, html: bool = False) -> str:
+    """Render a whole template to text (never a native value); ``html`` escapes the values it inserts."""
+    if len(source) > MAX_TEMPLATE_LENGTH:
+        raise ProblemError(
+            422, "template", "Template failed", f"The template at {path} is over {MAX_TEMPLATE_LENGTH} characters."
+        )
+    try:
+        output = _document(source, html).render(**context)
+    except (TemplateError, SecurityError, TypeError, ValueError, ArithmeticError) as exc:
+        raise ProblemError(
+            422, "template", "Template failed", f"The template at {path} could not be rendered: {exc}", path=path
+        ) from None
+    if len(output) > MAX_OUTPUT_LENGTH:
+        raise ProblemError(422, "template", "Template failed", f"The template at {path} renders too much text.")
+    return output

@@ -56,6 +56,9 @@ class Mailer:
         email["Subject"] = message.subject
         email["Date"] = formatdate(localtime=False)
         email["Message-ID"] = make_msgid(domain=self.settings.mail_from.rpartition("@")[2] or "stateyard")
+        if not message.text and message.html:
+            email.set_content(message.html, subtype="html")  # no empty text part beside it
+            return email
         email.set_content(message.text or "")
         if message.html:
             email.add_alternative(message.html, subtype="html")
