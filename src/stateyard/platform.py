@@ -45,7 +45,7 @@ from stateyard.entities.system import (
     system_document,
 )
 from stateyard.integrations.http import HttpClient
-from stateyard.integrations.mail import Mailer
+from stateyard.integrations.mail import MAIL_JOB, Mailer, send_mail_job
 from stateyard.jobs import tasks as task_actions
 from stateyard.jobs.queue import JobQueue
 from stateyard.jobs.scheduler import TASK_JOB, Scheduler
@@ -95,7 +95,7 @@ class Platform:
         self.queue = JobQueue(self.db, self.registry, self.clock, lease_seconds=settings.job_lease_seconds)
         self.scheduler = Scheduler(self, self.queue, self.clock)
         #: Job kinds and their handlers; areas add theirs in _wire.
-        self.job_handlers: dict[str, JobHandler] = {"noop": noop_job, TASK_JOB: run_task}
+        self.job_handlers: dict[str, JobHandler] = {"noop": noop_job, TASK_JOB: run_task, MAIL_JOB: send_mail_job}
         self._watcher: asyncio.Task[None] | None = None
         self._worker_stop = asyncio.Event()
         self._worker_task: asyncio.Task[None] | None = None

@@ -1,7 +1,8 @@
 """Outbound mail over SMTP, configured by ``STATEYARD_SMTP_*`` settings.
 
-Mail leaves only after the transaction that asked for it commits (see ``mail.send``), so a
-rolled-back action never sends a message about something that did not happen.
+Mail goes through the job queue (:func:`queue_mail`): the job is enqueued in the transaction
+that asks for the message, so a rolled-back action never sends a message about something that
+did not happen, and a committed one is delivered even if the SMTP server is down for a while.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.config import Settings
 from stateyard.core.errors import ProblemError
+from stateyard.jobs.queue import Backoff
 
 
 class MailMessage(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -26,6 +30,32 @@ class MailMessage(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     cc: list[str] = msgspec.field(default_factory=list)
     bcc: list[str] = msgspec.field(default_factory=list)
     reply_to: str | None = None
+
+
+MAIL_JOB = "mail.send"
+
+
+async def queue_mail(platform: Any, conn: AsyncConnection, message: MailMessage) -> Any:
+    """Send ``message`` through the job queue, enqueued in the caller's transaction.
+
+    The message exists exactly when the change that asked for it commits, survives restarts,
+    and is retried with backoff while the SMTP server is unreachable.
+    """
+    platform.mailer.require()
+    return await platform.queue.enqueue(
+        conn,
+        MAIL_JOB,
+        msgspec.to_builtins(message),
+        max_attempts=8,
+        backoff=Backoff(initial=30.0, multiplier=2.0, maximum=3600.0),
+    )
+
+
+async def send_mail_job(ctx: Any) -> dict[str, Any]:
+    """The job that delivers a queued message."""
+    message = msgspec.convert(ctx.payload, MailMessage)
+    await ctx.platform.mailer.send(message)
+    return {"to": message.to, "subject": message.subject}
 
 
 class Mailer:

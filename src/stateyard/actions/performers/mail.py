@@ -1,22 +1,21 @@
 """``mail.send``: a message that leaves only once the action's transaction has committed.
 
-The send is registered with :func:`stateyard.core.db.on_commit`, so a chain that fails at a
-later step sends nothing. A failure of the SMTP server after the commit cannot undo the
-committed changes any more: it is logged, and the action still answers with what it did.
+The message is a job enqueued in the chain's transaction (see
+:func:`stateyard.integrations.mail.queue_mail`): a chain that fails at a later step sends
+nothing, and a committed one is retried until the SMTP server takes it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from stateyard.actions.registry import ActionCall, ActionRegistry, Performer, PerformerResult
-from stateyard.core.db import on_commit
 from stateyard.core.errors import FieldError, invalid
-from stateyard.integrations.mail import Mailer, MailMessage
+from stateyard.expressions.templates import render_document
+from stateyard.integrations.mail import MailMessage, queue_mail
 
 log = logging.getLogger(__name__)
 
@@ -82,29 +81,26 @@ def message_from(data: SendInput) -> MailMessage:
     )
 
 
-def _after_commit(mailer: Mailer, message: MailMessage) -> Callable[[], Awaitable[None]]:
-    async def send() -> None:
-        try:
-            await mailer.send(message)
-        except Exception:
-            # The action's changes are committed; other after-commit work must still run.
-            log.exception("mail.send: could not send '%s' to %s", message.subject, ", ".join(message.to))
-
-    return send
-
-
 async def send(call: ActionCall, data: SendInput) -> PerformerResult:
-    mailer = call.platform.mailer
-    mailer.require()
+    platform = call.platform
+    platform.mailer.require()
+    if data.html is not None:
+        # The HTML body is rendered here, escaping every inserted value, so row data cannot add markup.
+        data = msgspec.structs.replace(data, html=render_document(data.html, call.context, "html", html=True))
     message = message_from(data)
-    await call.connection()
-    on_commit(_after_commit(mailer, message))
+    job_id = await queue_mail(platform, await call.connection(), message)
     recipients = len(message.to) + len(message.cc) + len(message.bcc)
     value = {"to": message.to, "cc": message.cc, "subject": message.subject, "recipients": recipients}
-    return PerformerResult(value=value)
+    return PerformerResult(value={**value, "job_id": str(job_id)})
 
 
 def register(registry: ActionRegistry) -> None:
     registry.performer(
-        Performer("mail.send", SendInput, send, "Send an email once the action's changes are committed.")
+        Performer(
+            "mail.send",
+            SendInput,
+            send,
+            "Send an email once the action's changes are committed (through the job queue).",
+            raw_attributes=frozenset({"html"}),
+        )
     )

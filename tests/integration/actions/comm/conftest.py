@@ -13,7 +13,7 @@ import email.policy
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -65,6 +65,22 @@ def mailbox(smtp_server: tuple[Controller, Mailbox]) -> Mailbox:
     _, box = smtp_server
     box.received.clear()
     return box
+
+
+@pytest.fixture
+def deliver(probe: Probe, platform: Platform) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """Run a worker cycle (mail leaves through the job queue) and answer the mail jobs' states."""
+
+    async def run() -> dict[str, Any]:
+        await probe.call(platform.worker(name="test-mailer").run_once)
+        jobs = [j for j in await probe.rows("job") if j["kind"] == "mail.send"]
+        return {
+            "jobs": len(jobs),
+            "statuses": sorted(j["status"] for j in jobs),
+            "errors": [j["last_error"] for j in jobs],
+        }
+
+    return run
 
 
 @pytest.fixture
