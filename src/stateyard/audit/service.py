@@ -26,7 +26,7 @@ def audit_view(model: Model, values: dict[str, Any]) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for key, value in values.items():
         ctype = model.types.get(key)
-        if ctype is not None and ctype.name in ("password", "encrypted") and value is not None:
+        if ctype is not None and ctype.name in ("password", "encrypted", "secret") and value is not None:
             shown[key] = HIDDEN
         else:
             shown[key] = value

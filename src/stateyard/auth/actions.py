@@ -1,4 +1,4 @@
-"""The first performers: sign up and sign in."""
+"""The first performers: sign up and sign in (the other account actions register from here too)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import msgspec
 
 from stateyard.actions.directives import Directive, notify, record, store_set
 from stateyard.actions.registry import ActionCall, ActionRegistry, Performer
+from stateyard.auth import account_actions, recovery, two_factor
 from stateyard.core.errors import FieldError
 
 
@@ -19,6 +20,8 @@ class SignupInput(msgspec.Struct, forbid_unknown_fields=True):
 class SigninInput(msgspec.Struct, forbid_unknown_fields=True):
     email: str
     password: str
+    #: The authenticator app's code, for accounts with two-factor sign-in.
+    totp: str | None = None
 
 
 async def signup(call: ActionCall, data: SignupInput) -> list[Directive]:
@@ -36,7 +39,7 @@ async def signup(call: ActionCall, data: SignupInput) -> list[Directive]:
 
 
 async def signin(call: ActionCall, data: SigninInput) -> list[Directive]:
-    token, user = await call.platform.auth.authenticate(data.email, data.password)
+    token, user = await call.platform.auth.authenticate(data.email, data.password, data.totp)
     return [
         store_set("token", token),
         notify(f"Signed in as {user['email']}.", title="Signed in"),
@@ -48,3 +51,6 @@ def register(registry: ActionRegistry) -> None:
     registry.performer(Performer("user.signin", SigninInput, signin, "Exchange email and password for a token."))
     registry.expose("user_account", "signup", "user.signup", access="guest", label="Sign up")
     registry.expose("user_account", "signin", "user.signin", access="guest", label="Sign in")
+    account_actions.register(registry)
+    recovery.register(registry)
+    two_factor.register(registry)

@@ -11,7 +11,7 @@ from stateyard.auth.access import require_row
 from stateyard.auth.permissions import Verb
 from stateyard.auth.service import AuthService
 from stateyard.core.db import on_commit
-from stateyard.core.errors import FieldError, ProblemError, invalid
+from stateyard.core.errors import FieldError, ProblemError, forbidden, invalid
 from stateyard.crud.hooks import RowObserver, WriteContext
 from stateyard.crud.store import RowStore
 from stateyard.entities.registry import Registry
@@ -112,10 +112,17 @@ def _builtin_group(name: str) -> ProblemError:
     return ProblemError(409, "system-group", "Conflict", f"The built-in group '{name}' cannot be renamed or deleted.")
 
 
+#: Account fields people change only through the account actions, which check what they must
+#: (the current password, a two-factor code): a stolen token alone must not change them.
+#: Administrators may still set them (a forgotten password, a lost authenticator).
+CREDENTIAL_FIELDS = ("password", "token_version", "totp_secret", "totp_enabled")
+
+
 class UserAccountObserver(RowObserver):
     """A running install always keeps one active administrator: deleting or disabling the last one
     would lock everybody out of the definitions, with no way back through the API. Any change to
-    an account may change who its tokens stand for: the security revision moves."""
+    an account may change who its tokens stand for: the security revision moves. A new password
+    revokes the account's older tokens."""
 
     def __init__(self, auth: AuthService) -> None:
         self.auth = auth
@@ -127,6 +134,15 @@ class UserAccountObserver(RowObserver):
         await self.auth.security_changed(ctx.conn)
 
     async def before_update(self, ctx: WriteContext, before: dict[str, Any], changes: dict[str, Any]) -> None:
+        credentials = [name for name in CREDENTIAL_FIELDS if name in changes]
+        if credentials and not ctx.subject.is_admin:
+            raise forbidden(
+                f"{', '.join(credentials)} cannot be changed here: use the actions password_change, "
+                "totp_register, totp_verify, totp_disable or signout_all of user_account.",
+                fields=credentials,
+            )
+        if "password" in changes and "token_version" not in changes:
+            changes["token_version"] = (before.get("token_version") or 1) + 1
         if changes.get("active", True) is False and before["active"] is not False:
             await _refuse_last_admin(ctx, before, "disabled")
 

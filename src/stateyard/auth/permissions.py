@@ -96,6 +96,8 @@ class Subject(msgspec.Struct, frozen=True):
     group_ids: frozenset[uuid.UUID] = frozenset()
     is_admin: bool = False
     email: str | None = None
+    #: The account's token version: tokens issued under another one are revoked.
+    token_version: int = 1
 
     @property
     def anonymous(self) -> bool:

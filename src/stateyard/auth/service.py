@@ -10,8 +10,9 @@ from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stateyard.auth import totp
 from stateyard.auth.permissions import ANONYMOUS, SYSTEM, Subject
-from stateyard.auth.tokens import TokenService, invalid_token
+from stateyard.auth.tokens import Claims, TokenService, invalid_token
 from stateyard.core.crypto import Crypto
 from stateyard.core.db import Database, on_commit
 from stateyard.core.db_errors import integrity_problem
@@ -27,7 +28,7 @@ from stateyard.entities.system import ADMINISTRATORS, META_TABLE, SECURITY_REVIS
 def _subject_statement(users: Table, members: Table) -> Select[Any]:
     """The account and its group memberships; built once per schema snapshot, run on every request."""
     return (
-        select(users.c.id, users.c.email, users.c.active, members.c.source_id)
+        select(users.c.id, users.c.email, users.c.active, users.c.token_version, members.c.source_id)
         .select_from(users.outerjoin(members, members.c.target_id == users.c.id))
         .where(users.c.id == bindparam("_user_id"))
     )
@@ -45,6 +46,11 @@ class AuthService:
     account updated or deleted, a group membership added or removed, a group deleted) bumps
     the security revision in its own transaction; this process forgets its callers when the
     transaction commits, other processes when they next poll (``schema_poll_seconds``).
+
+    Revoking tokens needs no query per request either: signing out one token adds its id to
+    ``revoked_token`` (the unexpired ids are kept in memory and reloaded after a security
+    change), and signing out everywhere bumps the account's ``token_version``, which the cached
+    caller remembers and every token carries as ``tv``.
     """
 
     def __init__(self, db: Database, registry: Registry, store: RowStore, crypto: Crypto, tokens: TokenService) -> None:
@@ -57,9 +63,12 @@ class AuthService:
         #: Bumped on every forget, so that a lookup racing with a change does not cache stale data.
         self._generation = 0
         self.seen_revision: int | None = None
+        #: Ids of revoked, unexpired tokens; None until loaded (again) after a security change.
+        self._revoked: frozenset[str] | None = None
 
     def forget_subjects(self) -> None:
         self._subjects.clear()
+        self._revoked = None
         self._generation += 1
 
     async def security_changed(self, conn: AsyncConnection) -> None:
@@ -89,7 +98,37 @@ class AuthService:
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("Send the token as 'Authorization: Bearer <token>'.", reason="invalid_request")
         claims = self.tokens.verify(token.strip())
-        return await self.subject_for_user(claims.sub)
+        revoked = self._revoked if self._revoked is not None else await self._load_revoked()
+        if claims.jti in revoked:
+            raise invalid_token("This token was signed out; sign in again.")
+        subject = await self.subject_for_user(claims.sub)
+        if claims.tv != subject.token_version:
+            raise invalid_token("This token was revoked (signed out everywhere or password changed); sign in again.")
+        return subject
+
+    def claims_for(self, authorization: str | None) -> Claims | None:
+        """The claims of a bearer token :meth:`subject_for` accepted (checked once: cached)."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.tokens.verify(token.strip())
+
+    async def _load_revoked(self) -> frozenset[str]:
+        generation = self._generation
+        table = self.registry.snapshot.models["revoked_token"].table
+        async with self.db.read() as conn:
+            found = await conn.scalars(select(table.c.jti).where(table.c.expires_at > self.tokens.clock.now()))
+            revoked = frozenset(found)
+        if generation == self._generation:
+            self._revoked = revoked
+        return revoked
+
+    def issue_token(self, account: Any) -> str:
+        """A token for an account row, under its current token version."""
+        token, _ = self.tokens.issue(account["id"], account["token_version"] or 1)
+        return token
 
     async def subject_for_user(self, user_id: uuid.UUID) -> Subject:
         cached = self._subjects.get(user_id)
@@ -121,6 +160,7 @@ class AuthService:
             group_ids=frozenset(groups),
             is_admin=admins is not None and admins in groups,
             email=rows[0].email,
+            token_version=rows[0].token_version or 1,
         )
 
     async def create_user(
@@ -184,8 +224,12 @@ class AuthService:
             raise integrity_problem(exc, "user_account") from None
         return row
 
-    async def authenticate(self, email: Any, password: Any) -> tuple[str, dict[str, Any]]:
-        """A token for the account with this email and password, or one 401 for every failure."""
+    async def authenticate(self, email: Any, password: Any, code: Any = None) -> tuple[str, dict[str, Any]]:
+        """A token for the account with this email and password, or one 401 for every failure.
+
+        An account with two-factor sign-in also needs ``code`` from its authenticator: missing, a
+        422 naming ``totp`` (asked only once the password is right, so it reveals nothing to others).
+        """
         if not isinstance(email, str) or not isinstance(password, str):
             raise invalid(
                 [
@@ -202,8 +246,14 @@ class AuthService:
             raise unauthorized("The email or password is wrong.", reason="invalid_credentials")
         if row["active"] is False:
             raise unauthorized("This account is disabled.", reason="account_disabled")
-        token, _ = self.tokens.issue(row["id"])
-        return token, dict(row)
+        if row["totp_enabled"]:
+            if code is None:
+                message = "this account signs in with two factors: send the code of your authenticator app"
+                raise invalid([FieldError("totp", "totp_required", message)], detail="Two-factor code required.")
+            secret = self.crypto.decrypt(row["totp_secret"]) if row["totp_secret"] else None
+            if secret is None or not totp.verify(secret, code, self.tokens.clock.now()):
+                raise unauthorized("The two-factor code is wrong or has expired.", reason="invalid_totp")
+        return self.issue_token(row), dict(row)
 
     async def has_admin(self) -> bool:
         snapshot = self.registry.snapshot

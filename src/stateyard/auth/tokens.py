@@ -24,6 +24,8 @@ class Claims(msgspec.Struct, frozen=True):
     jti: str
     iat: int
     exp: int
+    #: The account's token version when the token was issued: bumping it revokes every older token.
+    tv: int = 1
 
 
 class TokenService:
@@ -36,13 +38,14 @@ class TokenService:
         #: given token and key); expiry is still checked against the clock on every use.
         self._verified: dict[str, Claims] = {}
 
-    def issue(self, user_id: uuid.UUID) -> tuple[str, Claims]:
+    def issue(self, user_id: uuid.UUID, token_version: int = 1) -> tuple[str, Claims]:
         now = self.clock.now()
         claims = Claims(
             sub=user_id,
             jti=uuid.uuid4().hex,
             iat=int(now.timestamp()),
             exp=int((now + self.ttl).timestamp()),
+            tv=token_version,
         )
         payload = {**msgspec.to_builtins(claims), "iss": self.issuer}
         return jwt.encode(payload, self._key, algorithm=ALGORITHM), claims

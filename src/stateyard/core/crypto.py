@@ -7,6 +7,8 @@ environment is all a deployment needs, and tokens and stored secrets use separat
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,6 +28,7 @@ class Crypto:
         self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, "stateyard:encrypted-columns")))
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
         self.token_key = derive_key(secret, "stateyard:tokens")
+        self._code_key = derive_key(secret, "stateyard:one-time-codes")
 
     def hash_password(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -39,6 +42,14 @@ class Crypto:
             return self._hasher.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    def code_digest(self, code: str) -> str:
+        """A keyed digest of a short one-time code (a reset code has few enough values to try them
+        all against a plain hash; without the instance secret a leaked digest tells nothing)."""
+        return hmac.new(self._code_key, code.encode(), hashlib.sha256).hexdigest()
+
+    def code_matches(self, stored_digest: str | None, code: str) -> bool:
+        return stored_digest is not None and hmac.compare_digest(stored_digest, self.code_digest(code))
 
     def encrypt(self, clear: str) -> str:
         return self._fernet.encrypt(clear.encode()).decode()

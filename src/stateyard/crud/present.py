@@ -1,7 +1,8 @@
 """Turn stored rows into what the API shows to one subject.
 
-Password hashes never leave; encrypted values are decrypted only for administrators, the
-row's owner when the column lists ``owner`` among its readers, and members of reader groups.
+Password hashes and ``secret`` values never leave; encrypted values are decrypted only for
+administrators, the row's owner when the column lists ``owner`` among its readers, and members
+of reader groups.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Presenter:
             if wanted is not None and name not in wanted:
                 continue
             kind = model.types[name].name
-            if kind == "password":
+            if not model.types[name].returned:  # password hashes, secrets
                 continue
             if kind == "encrypted":
                 readers = col.readers if col.readers is not None else ["owner"]

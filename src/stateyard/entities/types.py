@@ -477,6 +477,15 @@ class EncryptedType(StringType):
         return crypto.encrypt(value)
 
 
+class SecretType(EncryptedType):
+    """Encrypted at rest like ``encrypted``, but never returned, to administrators neither: only the
+    platform decrypts it for its own use (a two-factor seed, a key the server signs with)."""
+
+    name = "secret"
+    options = frozenset({"max_length", "min_length"})
+    returned = False
+
+
 class PermissionType(ColumnType):
     """A permission value: an integer in the database, ``{guest, owner, group}`` lists in the API."""
 
@@ -523,6 +532,7 @@ COLUMN_TYPES: dict[str, ColumnType] = {
         UuidType(),
         PasswordType(),
         EncryptedType(),
+        SecretType(),
         PermissionType(),
     )
 }

@@ -90,7 +90,7 @@ def definition_errors(
                 ctype.validate(col, col.default)
             except FieldProblem as exc:
                 add(f"{where}.default", "invalid_default", f"default does not fit the column: {exc.message}")
-            if col.type in ("password", "encrypted"):
+            if col.type in ("password", "encrypted", "secret"):
                 add(f"{where}.default", "invalid_default", f"a {col.type} column cannot have a default")
         if col.readers is not None:
             unknown = [g for g in col.readers if g != "owner" and g not in groups]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 
@@ -29,6 +29,10 @@ def cron_problem(expression: str) -> str | None:
         return "a cron expression has five fields: minute hour day-of-month month day-of-week"
     if not croniter.is_valid(text):
         return f"'{text}' is not a valid cron expression"
+    try:  # valid field by field, yet a date that never comes (31 February) would fail every fire later
+        croniter(text, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        return f"'{text}' never fires (no such date)"
     return None
 
 

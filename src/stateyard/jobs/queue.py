@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.core.clock import Clock
@@ -78,26 +79,35 @@ class JobQueue:
         now = self.clock.now()
         job_id = new_id()
         model = self.registry.snapshot.models["job"]
-        await conn.execute(
-            insert(table),
-            {
-                "id": job_id,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-                "owner_id": owner_id,
-                "permission": model.row_permission,
-                "kind": kind,
-                "payload": payload or {},
-                "status": QUEUED,
-                "run_at": run_at or now,
-                "priority": priority,
-                "attempts": 0,
-                "max_attempts": max_attempts,
-                "backoff": msgspec.to_builtins(backoff or Backoff()),
-                "idempotency_key": idempotency_key,
-            },
-        )
+        row = {
+            "id": job_id,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "owner_id": owner_id,
+            "permission": model.row_permission,
+            "kind": kind,
+            "payload": payload or {},
+            "status": QUEUED,
+            "run_at": run_at or now,
+            "priority": priority,
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "backoff": msgspec.to_builtins(backoff or Backoff()),
+            "idempotency_key": idempotency_key,
+        }
+        if idempotency_key is None:
+            await conn.execute(insert(table), row)
+            return job_id
+        try:
+            async with conn.begin_nested():
+                await conn.execute(insert(table), row)
+        except IntegrityError:
+            # A concurrent transaction enqueued the same key and committed first: that job stands.
+            found = await conn.scalar(select(table.c.id).where(table.c.idempotency_key == idempotency_key))
+            if found is None:
+                raise
+            return found  # type: ignore[no-any-return]
         return job_id
 
     async def claim(self, worker: str, limit: int) -> list[dict[str, Any]]:
@@ -112,10 +122,14 @@ class JobQueue:
             .order_by(table.c.priority.desc(), table.c.run_at, table.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            # A materialized CTE runs once. As a plain ``IN (subquery)`` PostgreSQL may plan a nested
+            # loop that runs the LIMIT subquery again for every row, and claim every due job at once.
+            .cte("due")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         stmt = (
             update(table)
-            .where(table.c.id.in_(due.scalar_subquery()), table.c.status == QUEUED)
+            .where(table.c.id.in_(select(due.c.id)), table.c.status == QUEUED)
             .values(
                 status=RUNNING,
                 lease_owner=worker,
@@ -167,6 +181,12 @@ class JobQueue:
             }
         await self._finish(job, worker, values)
         return status
+
+    async def defer(self, job: dict[str, Any], worker: str, run_at: datetime) -> bool:
+        """Put a claimed job back, due at ``run_at``, without counting the attempt: it did not run."""
+        table = self.table
+        values = {"status": QUEUED, "run_at": run_at, "attempts": table.c.attempts - 1}
+        return await self._finish(job, worker, {**values, "lease_owner": None, "lease_expires_at": None})
 
     async def _finish(self, job: dict[str, Any], worker: str, values: dict[str, Any]) -> bool:
         table = self.table

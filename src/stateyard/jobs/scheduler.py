@@ -108,14 +108,46 @@ class Scheduler:
 
     async def _overlap(self, conn: AsyncConnection, task: Any) -> str | None:
         """Why this fire must be skipped because earlier runs are still open, per the overlap policy."""
-        _, runs = self._tables()
-        stmt = select(runs.c.status).where(runs.c.task_id == task["id"], runs.c.status.in_(("queued", "running")))
-        open_runs = (await conn.execute(stmt)).scalars().all()
+        open_runs = await self.open_runs(conn, task["id"])
         if open_runs and task["overlap"] == "skip":
             return "the previous run had not finished (overlap: skip)"
         if "queued" in open_runs and task["overlap"] == "queue_one":
             return "a run is already waiting (overlap: queue_one)"
         return None
+
+    async def open_runs(
+        self, conn: AsyncConnection, task_id: uuid.UUID, *, other_than: uuid.UUID | None = None
+    ) -> list[str]:
+        """Statuses of the task's runs still in flight: queued or running, with their job not ended.
+
+        A run whose job ended without it (the worker died during the last attempt, and the lease
+        expiry made the job dead) is settled here as failed with the job's reason, so that it never
+        stays running and never blocks later fires.
+        """
+        _, runs = self._tables()
+        jobs = self.queue.table
+        stmt = (
+            select(runs.c.id, runs.c.status, jobs.c.status.label("job_status"), jobs.c.last_error)
+            .select_from(runs.outerjoin(jobs, jobs.c.id == runs.c.job_id))
+            .where(runs.c.task_id == task_id, runs.c.status.in_(("queued", "running")))
+        )
+        if other_than is not None:
+            stmt = stmt.where(runs.c.id != other_than)
+        in_flight: list[str] = []
+        for row in (await conn.execute(stmt)).mappings():
+            if row["job_status"] in ("queued", "running"):
+                in_flight.append(row["status"])
+                continue
+            await conn.execute(
+                update(runs)
+                .where(runs.c.id == row["id"], runs.c.status.in_(("queued", "running")))
+                .values(
+                    status="failed",
+                    error=row["last_error"] or "its job ended without finishing the run",
+                    finished_at=self.clock.now(),
+                )
+            )
+        return in_flight
 
     async def create_run(
         self, conn: AsyncConnection, task: Any, slot: datetime, now: datetime, *, skip_reason: str | None = None

@@ -16,12 +16,14 @@ from stateyard.core.db import on_commit
 from stateyard.core.errors import FieldError, ProblemError, forbidden, invalid, invalid_definition, not_found
 from stateyard.crud.hooks import RowObserver, WriteContext
 from stateyard.jobs import cron
-from stateyard.jobs.worker import JobContext, PermanentJobError
+from stateyard.jobs.worker import DeferJob, JobContext, PermanentJobError
 
 if TYPE_CHECKING:
     from stateyard.platform import Platform
 
 SCHEDULE_FIELDS = ("cron", "timezone", "enabled")
+#: How often a run kept waiting by ``overlap: queue_one`` checks whether the previous one has finished.
+QUEUE_ONE_RECHECK_SECONDS = 2.0
 
 
 class ScheduledTaskObserver(RowObserver):
@@ -35,7 +37,8 @@ class ScheduledTaskObserver(RowObserver):
         problem = cron.cron_problem(values.get("cron") or "")
         if problem:
             errors.append(FieldError("cron", "invalid_cron", problem))
-        problem = cron.zone_problem(values.get("timezone") or "UTC")
+        timezone = values.get("timezone")
+        problem = cron.zone_problem("UTC" if timezone is None else timezone)
         if problem:
             errors.append(FieldError("timezone", "invalid_timezone", problem))
         entity, action = values.get("entity"), values.get("action")
@@ -58,7 +61,8 @@ class ScheduledTaskObserver(RowObserver):
         return cron.next_fire(values["cron"], values.get("timezone") or "UTC", self.platform.clock.now())
 
     async def before_create(self, ctx: WriteContext, values: dict[str, Any]) -> None:
-        values.setdefault("timezone", "UTC")
+        if values.get("timezone") is None:
+            values["timezone"] = "UTC"
         self._check(ctx, values)
         run_as = values.get("run_as") or ctx.subject.user_id
         if run_as != ctx.subject.user_id and not ctx.subject.is_admin:
@@ -70,6 +74,8 @@ class ScheduledTaskObserver(RowObserver):
         values.pop("last_run_at", None)
 
     async def before_update(self, ctx: WriteContext, before: dict[str, Any], changes: dict[str, Any]) -> None:
+        if "timezone" in changes and changes["timezone"] is None:
+            changes["timezone"] = "UTC"
         merged = {**before, **changes}
         self._check(ctx, merged)
         if "run_as" in changes and changes["run_as"] != before["run_as"] and not ctx.subject.is_admin:
@@ -101,6 +107,10 @@ async def run_task(ctx: JobContext) -> dict[str, Any]:
                 .values(status="skipped", error="the task is disabled", finished_at=now)
             )
             return {"skipped": "disabled"}
+        if task["overlap"] == "queue_one" and "running" in await platform.scheduler.open_runs(
+            conn, task["id"], other_than=run_id
+        ):
+            raise DeferJob(QUEUE_ONE_RECHECK_SECONDS, "the previous run has not finished (overlap: queue_one)")
         await conn.execute(
             update(runs).where(runs.c.id == run_id).values(status="running", attempt=ctx.attempt, started_at=now)
         )
@@ -148,7 +158,12 @@ async def run_now(call: ActionCall, data: RunNowInput) -> PerformerResult:
     task = (await conn.execute(select(table).where(where))).mappings().first()
     if task is None:
         raise not_found(f"There is no scheduled task '{data.task}'.")
-    await require_row(conn, snapshot, call.subject, model, dict(task), Verb.EXECUTE)
+    try:
+        await require_row(conn, snapshot, call.subject, model, dict(task), Verb.EXECUTE)
+    except ProblemError as exc:
+        if exc.status == 404:  # invisible: answer as for a missing task, without the id a name led to
+            raise not_found(f"There is no scheduled task '{data.task}'.") from None
+        raise
     now = platform.clock.now()
     created = await platform.scheduler.create_run(conn, task, now, now)
     if not created:

@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from stateyard.core.errors import ProblemError
@@ -30,6 +31,14 @@ PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 413, 422})
 
 class PermanentJobError(Exception):
     """A failure that retrying cannot fix: the job is marked failed at once."""
+
+
+class DeferJob(Exception):
+    """The job cannot start yet (it waits for something else): try again later, not counted as an attempt."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
 
 
 class JobContext:
@@ -131,6 +140,8 @@ class Worker:
             return
         try:
             result = await handler(JobContext(self.platform, job))
+        except DeferJob as exc:
+            await self.queue.defer(job, self.name, self.queue.clock.now() + timedelta(seconds=exc.seconds))
         except PermanentJobError as exc:
             await self.queue.fail(job, self.name, str(exc)[:MAX_ERROR_LENGTH], retry=False)
         except ProblemError as exc:

@@ -46,7 +46,8 @@ async def test_a_schema_file_adds_a_builder_column(admin: Api, probe: Probe, set
     await _extend(probe, settings)
     assert "nickname" in (await probe.tables())["user_account"]
     columns = await entity_columns(admin, (await _user_account(admin))["id"])
-    assert list(columns) == ["email", "name", "password", "active", "nickname"]
+    shipped = ["email", "name", "password", "active", "token_version", "totp_secret", "totp_enabled"]
+    assert list(columns) == [*shipped, "nickname"]
     assert columns["nickname"]["system"] is False and columns["email"]["system"] is True
     user = await admin.signup("someone@example.com")
     me = (await user.get(f"/api/user_account/{(await user.me())['id']}")).json()

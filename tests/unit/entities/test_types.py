@@ -58,6 +58,7 @@ GOOD: list[tuple[str, dict[str, Any], Any, Any]] = [
     ("password", {}, "eight ch", "eight ch"),
     ("password", {"min_length": 3}, "abc", "abc"),
     ("encrypted", {}, "secret", "secret"),
+    ("secret", {}, "seed", "seed"),
     ("permission", {}, {"owner": ["read"]}, 2 << 7),
     ("permission", {}, 5, 5),
 ]
@@ -128,6 +129,7 @@ BAD: list[tuple[str, dict[str, Any], Any, str]] = [
     ("password", {}, 12345678, "type"),
     ("encrypted", {"max_length": 3}, "long", "max_length"),
     ("encrypted", {}, 5, "type"),
+    ("secret", {"min_length": 8}, "short", "min_length"),
     ("permission", {}, {"owner": ["fly"]}, "format"),
     ("permission", {}, {"others": ["read"]}, "format"),
 ]
@@ -169,11 +171,11 @@ def test_other_types_are_stored_as_parsed() -> None:
 
 def test_type_capabilities() -> None:
     hidden = {name for name, t in COLUMN_TYPES.items() if not t.returned}
-    assert hidden == {"password"}
+    assert hidden == {"password", "secret"}
     not_filterable = {name for name, t in COLUMN_TYPES.items() if not t.filterable}
-    assert not_filterable == {"json", "password", "encrypted"}
+    assert not_filterable == {"json", "password", "encrypted", "secret"}
     not_indexable = {name for name, t in COLUMN_TYPES.items() if not t.indexable}
-    assert not_indexable == {"json", "password", "encrypted"}
+    assert not_indexable == {"json", "password", "encrypted", "secret"}
 
 
 @pytest.mark.parametrize(
