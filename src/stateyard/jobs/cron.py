@@ -65,7 +65,9 @@ def _to_utc(local: datetime, tz: ZoneInfo) -> datetime:
 def fire_times(expression: str, timezone: str, after: datetime) -> Iterator[datetime]:
     """Fire times (UTC, strictly after ``after``) in order, without duplicates."""
     tz = zone(timezone)
-    start_local = after.astimezone(tz).replace(tzinfo=None) - timedelta(hours=3)
+    # Local wall time maps onto UTC without ever going back (a gap's times move to its end, a repeated
+    # hour takes its first occurrence), so no local time before ``after``'s own can map past ``after``.
+    start_local = after.astimezone(tz).replace(tzinfo=None)
     iterator = croniter(expression.strip(), start_local)
     last: datetime | None = None
     while True:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.actions.directives import notify, record
 from stateyard.actions.registry import ActionCall, ActionRegistry, Performer, PerformerResult
@@ -55,6 +56,14 @@ class ScheduledTaskObserver(RowObserver):
         if errors:
             raise invalid_definition(errors)
 
+    @staticmethod
+    async def _check_user(ctx: WriteContext, user_id: uuid.UUID) -> None:
+        """A task must run as a user account that exists (a wrong id would fail every fire)."""
+        users = ctx.snapshot.models["user_account"].table
+        if await ctx.conn.scalar(select(users.c.id).where(users.c.id == user_id)) is None:
+            problem = f"there is no user account with id '{user_id}'"
+            raise invalid_definition([FieldError("run_as", "unknown_user", problem)])
+
     def _schedule(self, values: dict[str, Any]) -> Any:
         if not values.get("enabled", True):
             return None
@@ -69,6 +78,8 @@ class ScheduledTaskObserver(RowObserver):
             raise forbidden("Only administrators may schedule a task to run as someone else.", field="run_as")
         if run_as is None:
             raise invalid([FieldError("run_as", "required", "the id of the user the task runs as")])
+        if run_as != ctx.subject.user_id:
+            await self._check_user(ctx, run_as)
         values["run_as"] = run_as
         values["next_run_at"] = self._schedule(values)
         values.pop("last_run_at", None)
@@ -78,8 +89,12 @@ class ScheduledTaskObserver(RowObserver):
             changes["timezone"] = "UTC"
         merged = {**before, **changes}
         self._check(ctx, merged)
-        if "run_as" in changes and changes["run_as"] != before["run_as"] and not ctx.subject.is_admin:
-            raise forbidden("Only administrators may change who a task runs as.", field="run_as")
+        if "run_as" in changes and changes["run_as"] != before["run_as"]:
+            if not ctx.subject.is_admin:
+                raise forbidden("Only administrators may change who a task runs as.", field="run_as")
+            if changes["run_as"] is None:
+                raise invalid([FieldError("run_as", "required", "the id of the user the task runs as")])
+            await self._check_user(ctx, changes["run_as"])
         for managed in ("next_run_at", "last_run_at"):
             changes.pop(managed, None)
         if any(k in changes for k in (*SCHEDULE_FIELDS,)):
@@ -94,11 +109,9 @@ async def run_task(ctx: JobContext) -> dict[str, Any]:
     run_id = uuid.UUID(ctx.payload["task_run_id"])
     now = platform.clock.now()
     async with platform.db.write() as conn:
-        run = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
-        task = None
-        if run is not None:
-            task = (await conn.execute(select(tasks).where(tasks.c.id == run["task_id"]))).mappings().first()
-        if run is None or task is None:
+        found = select(tasks).join(runs, runs.c.task_id == tasks.c.id).where(runs.c.id == run_id)
+        task = (await conn.execute(found)).mappings().first()
+        if task is None:
             raise PermanentJobError("the task or its run was deleted")
         if not task["enabled"]:
             await conn.execute(
@@ -114,28 +127,27 @@ async def run_task(ctx: JobContext) -> dict[str, Any]:
         await conn.execute(
             update(runs).where(runs.c.id == run_id).values(status="running", attempt=ctx.attempt, started_at=now)
         )
-    status, error, result = "failed", None, None
+    outcome: dict[str, Any] = {"status": "failed", "error": None, "result": None}
+
+    async def record_outcome(conn: AsyncConnection) -> None:
+        # Recorded with the job's own end, in its transaction (see JobContext.on_finish).
+        finished = platform.clock.now()
+        await conn.execute(update(runs).where(runs.c.id == run_id).values(**outcome, finished_at=finished))
+        await conn.execute(update(tasks).where(tasks.c.id == task["id"]).values(last_run_at=finished))
+
+    ctx.on_finish.append(record_outcome)
     try:
         subject = await platform.auth.subject_for_user(task["run_as"])
         directives = await platform.engine.call(subject, task["entity"], task["action"], task["attributes"] or {})
-        status = "succeeded"
         result = {"directives": [d.type for d in directives]}
+        outcome.update(status="succeeded", result=result)
         return result
     except ProblemError as exc:
-        error = f"{exc.status} {exc.code}: {exc.detail}"
+        outcome["error"] = f"{exc.status} {exc.code}: {exc.detail}"
         raise
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        outcome["error"] = f"{type(exc).__name__}: {exc}"
         raise
-    finally:
-        finished = platform.clock.now()
-        async with platform.db.write() as conn:
-            await conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(status=status, error=error, result=result, finished_at=finished)
-            )
-            await conn.execute(update(tasks).where(tasks.c.id == task["id"]).values(last_run_at=finished))
 
 
 class RunNowInput(msgspec.Struct, forbid_unknown_fields=True):

@@ -120,3 +120,21 @@ async def test_a_task_run_whose_worker_died_is_run_again(
     (run,) = await probe.runs()
     assert (run["status"], run["attempt"]) == ("succeeded", 2)
     assert await probe.count("ping") == 1
+
+
+@pytest.mark.usefixtures("beat")
+async def test_a_task_run_whose_job_dies_is_failed_with_it_not_at_the_next_fire(
+    admin: Api, probe: JobProbe, platform: Platform, clock: FrozenClock
+) -> None:
+    task = await create_task(admin, cron="@yearly", max_attempts=1)
+    await admin.post("/action/scheduled_task/run_now", {"attributes": {"task": task["name"]}})
+    await claim(probe, "doomed")
+    (run,) = await probe.runs()
+    await mark_running(probe, run["id"])
+    clock.advance(timedelta(seconds=31))
+    assert await probe.call(platform.queue.recover) == 1  # no fire is due for a year: recovery alone settles it
+    (run,) = await probe.runs()
+    assert (run["status"], run["finished_at"]) == ("failed", clock.now())
+    assert run["error"] == "the worker running it stopped answering (lease expired)"
+    assert (await probe.task(task["id"]))["last_run_at"] == clock.now()
+    assert await probe.count("ping") == 0

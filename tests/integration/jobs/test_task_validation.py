@@ -103,3 +103,18 @@ async def test_guests_cannot_schedule(guest: Api, probe: JobProbe) -> None:
     unchanged = await probe.unchanged("scheduled_task")
     assert_problem(await guest.post("/api/scheduled_task", task_body()), 401)
     await unchanged.check()
+
+
+async def test_run_as_must_name_an_existing_user(admin: Api, probe: JobProbe) -> None:
+    nobody = "01a20379-e49a-73fc-938c-27510d94bb7d"
+    unchanged = await probe.unchanged("scheduled_task")
+    body = assert_problem(await admin.post("/api/scheduled_task", task_body(run_as=nobody)), 400, "invalid-definition")
+    assert fields(body) == {"run_as": "unknown_user"}
+    await unchanged.check()
+    task = await create_task(admin)
+    unchanged = await probe.unchanged("scheduled_task")
+    url = f"/api/scheduled_task/{task['id']}"
+    body = assert_problem(await admin.patch(url, {"run_as": nobody}), 400, "invalid-definition")
+    assert fields(body) == {"run_as": "unknown_user"}
+    assert_problem(await admin.patch(url, {"run_as": None}), 422)
+    await unchanged.check()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from stateyard.jobs import cron
 
 BERLIN = "Europe/Berlin"
@@ -87,3 +89,35 @@ def test_other_zones_follow_their_own_rules() -> None:
     assert cron.next_fire("30 2 * * *", "America/New_York", utc(2026, 3, 8, 0)) == utc(2026, 3, 8, 7, 0)
     # Kolkata has no daylight-saving time and a half-hour offset.
     assert cron.next_fire("0 9 * * *", "Asia/Kolkata", utc(2026, 3, 29, 0)) == utc(2026, 3, 29, 3, 30)
+
+
+def _from_hours_before(expression: str, timezone: str, after: datetime) -> datetime:
+    """The next fire found the slow way: walking the cron from three hours of local time earlier."""
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    tz = ZoneInfo(timezone)
+    walk = croniter(expression, after.astimezone(tz).replace(tzinfo=None) - timedelta(hours=3))
+    while True:
+        moment = cron._to_utc(walk.get_next(datetime), tz)
+        if moment > after:
+            return moment
+
+
+#: The 2026 changes of each zone, in UTC (Lord Howe moves by half an hour).
+CHANGES = {
+    BERLIN: (utc(2026, 3, 29, 1), utc(2026, 10, 25, 1)),
+    "America/New_York": (utc(2026, 3, 8, 7), utc(2026, 11, 1, 6)),
+    "Australia/Lord_Howe": (utc(2026, 4, 4, 15), utc(2026, 10, 3, 15, 30)),
+}
+
+
+@pytest.mark.parametrize("timezone", sorted(CHANGES))
+@pytest.mark.parametrize("expression", ["* * * * *", "*/7 * * * *", "30 2 * * *", "15 1-3 * * *", "@hourly"])
+def test_starting_at_the_local_time_itself_finds_the_same_fires(expression: str, timezone: str) -> None:
+    for change in CHANGES[timezone]:
+        after = change - timedelta(hours=4)
+        while after < change + timedelta(hours=4):
+            assert cron.next_fire(expression, timezone, after) == _from_hours_before(expression, timezone, after), after
+            after += timedelta(minutes=7, seconds=30)
