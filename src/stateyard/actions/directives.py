@@ -100,11 +100,29 @@ DIRECTIVE_TYPES: dict[str, type[msgspec.Struct]] = {
 }
 
 
+#: Attributes that are text, per directive type: a number or yes/no rendered into one is written out.
+TEXT_ATTRIBUTES = {
+    kind: frozenset(f.encode_name for f in msgspec.structs.fields(struct) if f.type in (str, str | None))
+    for kind, struct in DIRECTIVE_TYPES.items()
+}
+
+
 def build(kind: str, attributes: Any, path: str = "attributes") -> Directive:
     """A checked client directive, or 422 naming what is wrong with its attributes."""
     struct = DIRECTIVE_TYPES[kind]
     try:
-        checked = msgspec.convert(attributes, struct)
+        # Rendered values keep their types: an id, a date or a decimal becomes the text the client sees,
+        # and so does a number in a text attribute ("{{ found.meta.total }}" as a message).
+        plain = msgspec.to_builtins(attributes)
+        if isinstance(plain, dict):
+            texts = TEXT_ATTRIBUTES[kind]
+            plain = {k: str(v) if k in texts and isinstance(v, int | float) else v for k, v in plain.items()}
+        checked = msgspec.convert(plain, struct)
+    except TypeError as exc:
+        message = f"a value cannot be sent to the client ({exc})"
+        raise invalid(
+            [FieldError(path, "invalid", message)], detail=f"The {kind} directive is invalid: {message}"
+        ) from None
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).partition(" - at `$")
         field = path + (where.rstrip("`") if where else "")

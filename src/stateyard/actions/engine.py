@@ -10,6 +10,7 @@ back the whole chain and answers a problem naming the step that failed.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -108,21 +109,31 @@ class ActionEngine:
                     groups=action.groups,
                 )
         instance_key = f"{action.entity}_id"
-        inputs = validate_inputs(
-            action.in_fields,
-            attributes,
-            extra=(instance_key,),
-            max_file_bytes=platform.settings.max_body_bytes,
-        )
+        raw = attributes.get(instance_key)
+        instance_errors = []
+        if action.instance_required and raw is None:
+            instance_errors.append(FieldError(instance_key, "required", f"the id of the {action.entity} to act on"))
+        elif action.instance_required and not isinstance(raw, str | uuid.UUID):
+            instance_errors.append(FieldError(instance_key, "type", "expected the row's id (a UUID string)"))
+        try:
+            inputs = validate_inputs(
+                action.in_fields,
+                attributes,
+                extra=(instance_key,),
+                max_file_bytes=platform.settings.max_body_bytes,
+            )
+        except ProblemError as exc:
+            if exc.status != 422 or not instance_errors:
+                raise
+            raise invalid([*(exc.errors or []), *instance_errors]) from None
+        if instance_errors:
+            raise invalid(instance_errors)
         subject_row: dict[str, Any] | None = None
         if action.instance_required:
-            raw = attributes.get(instance_key)
-            if raw is None:
-                raise invalid([FieldError(instance_key, "required", f"the id of the {action.entity} to act on")])
-            if not isinstance(raw, str):
-                raise invalid([FieldError(instance_key, "type", "expected the row's id (a UUID string)")])
+            assert isinstance(raw, str | uuid.UUID)
             conn = await call.connection()
-            row_id = parse_row_id(model, raw)
+            # An outcome calling this action passes ``{{ subject.id }}``, which renders to a UUID.
+            row_id = raw if isinstance(raw, uuid.UUID) else parse_row_id(model, raw)
             subject_row = await platform.store.load(conn, model, row_id, for_update=True)
             if subject_row is None:
                 raise missing_row(model, row_id)
@@ -187,9 +198,9 @@ class ActionEngine:
             directive = client.build(kind, attributes, where)
             return PerformerResult(value=directive.attributes, directives=[directive])
         if kind == ACTION_OUTCOME:
-            target_entity = attributes.get("entity") or call.entity
-            nested = call.nested(target_entity, attributes["name"], call.caller)
-            result = await self.run(nested, target_entity, attributes["name"], attributes.get("attributes") or {})
+            target_entity, target, inputs = _nested_action(attributes, call.entity, where)
+            nested = call.nested(target_entity, target, call.caller)
+            result = await self.run(nested, target_entity, target, inputs)
             return PerformerResult(value=result.value, directives=result.directives)
         if performer is not None:
             if performer.admin_only and not call.subject.is_admin:
@@ -235,6 +246,23 @@ class ActionEngine:
         return PerformerResult(value=shown, directives=[client.record(entity, shown)])
 
 
+def _nested_action(attributes: dict[str, Any], entity: str, where: str) -> tuple[str, str, dict[str, Any]]:
+    """(entity, name, inputs) of an ``action`` outcome, as rendered; 422 naming what is not usable."""
+    target_entity = attributes.get("entity") or entity
+    name = attributes.get("name")
+    inputs = attributes.get("attributes")
+    errors = []
+    if not isinstance(target_entity, str):
+        errors.append(FieldError(f"{where}.entity", "type", "expected the name of an entity"))
+    if not isinstance(name, str) or not name:
+        errors.append(FieldError(f"{where}.name", "type", "expected the name of an action"))
+    if inputs is not None and not isinstance(inputs, dict):
+        errors.append(FieldError(f"{where}.attributes", "type", "expected an object of named inputs"))
+    if errors:
+        raise invalid(errors)
+    return str(target_entity), str(name), dict(inputs or {})
+
+
 def _row_id(model: Any, raw: Any) -> uuid.UUID:
     if isinstance(raw, uuid.UUID):
         return raw
@@ -243,12 +271,22 @@ def _row_id(model: Any, raw: Any) -> uuid.UUID:
     return parse_row_id(model, raw)
 
 
+_STEP_PREFIX = re.compile(r"^Step (\d+) \(([^)]*)\) failed, nothing was changed: ")
+
+
 def _at_step(exc: ProblemError, index: int, outcome: OutcomeDef) -> ProblemError:
-    """The same problem, saying which step of the chain failed (the chain was rolled back)."""
-    if "step" in exc.extensions:
-        return exc
+    """The same problem, saying which step of the chain failed (the chain was rolled back).
+
+    A failure inside an action that this step called names both: ``step`` is this chain's,
+    ``steps`` the path through the called actions (``[0, 1]``: the second step of the first's).
+    """
     label = outcome.type + (f".{outcome.method}" if outcome.method else "")
-    exc.detail = f"Step {index + 1} ({label}) failed, nothing was changed: {exc.detail}"
+    prefix = f"Step {index + 1} ({label}) failed, nothing was changed: "
+    if "step" in exc.extensions:
+        exc.extensions["steps"] = [index, *exc.extensions.get("steps", [exc.extensions["step"]])]
+        exc.detail = _STEP_PREFIX.sub(lambda m: f"{prefix}its step {m[1]} ({m[2]}): ", exc.detail, count=1)
+    else:
+        exc.detail = prefix + exc.detail
     exc.extensions["step"] = index
     exc.extensions["outcome"] = label
     return exc

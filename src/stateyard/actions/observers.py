@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from sqlalchemy import select
 
 from stateyard.actions.catalog import ACTION_FIELDS
 from stateyard.actions.registry import ActionRegistry
@@ -31,11 +32,13 @@ class ActionObserver(RowObserver):
         self.registry = registry
         self.actions = actions
 
-    def _check(self, ctx: WriteContext, values: dict[str, Any]) -> dict[str, Any]:
+    async def _check(self, ctx: WriteContext, values: dict[str, Any]) -> dict[str, Any]:
         action = parse_action(values)
         if action.run_as == "system" and not ctx.subject.is_admin:
             raise forbidden("Only administrators may declare an action that runs as the system.", permission="run_as")
-        errors = action_errors(action, ctx.snapshot, self.actions)
+        table = ctx.snapshot.models["action"].table
+        declared = [(r.entity, r.name) for r in await ctx.conn.execute(select(table.c.entity, table.c.name))]
+        errors = action_errors(action, ctx.snapshot, self.actions, declared)
         if errors:
             raise invalid_definition(errors)
         stored = msgspec.to_builtins(action)
@@ -46,13 +49,13 @@ class ActionObserver(RowObserver):
         on_commit(self.registry.reload)
 
     async def before_create(self, ctx: WriteContext, values: dict[str, Any]) -> None:
-        values.update(self._check(ctx, values))
+        values.update(await self._check(ctx, values))
 
     async def after_create(self, ctx: WriteContext, row: dict[str, Any]) -> None:
         await self._changed(ctx)
 
     async def before_update(self, ctx: WriteContext, before: dict[str, Any], changes: dict[str, Any]) -> None:
-        changes.update(self._check(ctx, {**before, **changes}))
+        changes.update(await self._check(ctx, {**before, **changes}))
 
     async def after_update(self, ctx: WriteContext, before: dict[str, Any], after: dict[str, Any]) -> None:
         await self._changed(ctx)

@@ -14,11 +14,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from stateyard.actions.directives import Directive
 from stateyard.auth.permissions import Subject
-from stateyard.core.errors import FieldError, invalid, not_found
+from stateyard.core.db import after_commit_mark, forget_after_commit
+from stateyard.core.errors import FieldError, conflict, invalid, not_found
 
 if TYPE_CHECKING:
     from stateyard.auth.tokens import Claims
@@ -84,6 +85,17 @@ class ActionCall:
     def snapshot(self) -> Snapshot:
         return self.platform.registry.snapshot
 
+    def require_own_transaction(self, performer: str) -> None:
+        """Refuse (409 ``chain-open``) a performer that commits work of its own (schema changes,
+        imports) once the chain's transaction is open: it could not be undone with the chain."""
+        if self.chain.open:
+            raise conflict(
+                f"'{performer}' commits in transactions of its own and cannot join this action's transaction: "
+                "put it before any step that reads or writes rows.",
+                code="chain-open",
+                performer=performer,
+            )
+
     def nested(self, entity: str, action: str, subject: Subject) -> ActionCall:
         return ActionCall(
             self.platform, subject, entity, action, caller=self.caller, depth=self.depth + 1, chain=self.chain
@@ -98,10 +110,14 @@ class Chain:
         self._stack = AsyncExitStack()
         self._conn: AsyncConnection | None = None
         self.token: Claims | None = None
+        #: Savepoint blocks entered before the transaction opened: each gets its savepoint when it opens.
+        self._waiting: list[_Savepoint] = []
 
     async def connection(self) -> AsyncConnection:
         if self._conn is None:
             self._conn = await self._stack.enter_async_context(self.platform.db.write())
+            for block in self._waiting:  # outermost first, before anything is written
+                block.transaction = await self._conn.begin_nested()
         return self._conn
 
     @property
@@ -110,12 +126,31 @@ class Chain:
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        """Undo only this block's database changes if it fails (for ``continue_on_error`` steps)."""
-        if self._conn is None:
+        """Undo only this block's database changes if it fails (for ``continue_on_error`` steps).
+
+        The block's after-commit work (mail, reloads) is dropped with its changes. A block entered
+        before the chain's transaction opens gets its savepoint when a step inside opens it, so
+        the transaction stays unopened (and SQLite's writer free) for steps that never write.
+        """
+        mark = after_commit_mark()
+        block = _Savepoint()
+        if self._conn is not None:
+            block.transaction = await self._conn.begin_nested()
+        else:
+            self._waiting.append(block)
+        try:
             yield
-            return
-        async with self._conn.begin_nested():
-            yield
+        except BaseException:
+            if block.transaction is not None and block.transaction.is_active:
+                await block.transaction.rollback()
+            forget_after_commit(mark)
+            raise
+        else:
+            if block.transaction is not None and block.transaction.is_active:
+                await block.transaction.commit()
+        finally:
+            if block in self._waiting:
+                self._waiting.remove(block)
 
     async def __aenter__(self) -> Chain:
         await self._stack.__aenter__()
@@ -123,6 +158,12 @@ class Chain:
 
     async def __aexit__(self, *exc: Any) -> bool | None:
         return await self._stack.__aexit__(*exc)
+
+
+class _Savepoint:
+    """One ``Chain.savepoint`` block; its nested transaction once the chain's transaction is open."""
+
+    transaction: AsyncTransaction | None = None
 
 
 PerformerFn = Callable[[ActionCall, Any], Awaitable[PerformerResult | list[Directive]]]

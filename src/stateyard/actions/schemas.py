@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from stateyard.entities.schemas import ColumnDef
+if TYPE_CHECKING:
+    from stateyard.entities.schemas import ColumnDef
 
 CRUD_METHODS = ("create", "get", "list", "update", "delete")
 
@@ -39,6 +40,9 @@ class InFieldDef(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
 
     def as_column(self) -> ColumnDef:
         """The column this input is checked like (file inputs have none)."""
+        # Imported here: schema files (entities.schemas) declare actions, so that module imports this one.
+        from stateyard.entities.schemas import ColumnDef
+
         fields = {f: getattr(self, f) for f in COLUMN_OPTION_FIELDS if getattr(self, f) is not None}
         return msgspec.convert({**fields, "name": self.name, "type": self.type}, ColumnDef)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 import msgspec
 
-from stateyard.actions.directives import DIRECTIVE_TYPES
+from stateyard.actions.directives import DIRECTIVE_TYPES, build
 from stateyard.actions.registry import ActionRegistry
 from stateyard.actions.schemas import CRUD_METHODS, ActionDef, OutcomeDef
-from stateyard.core.errors import FieldError
+from stateyard.core.errors import FieldError, ProblemError
 from stateyard.entities.registry import Snapshot
 from stateyard.entities.types import COLUMN_TYPES, COMMON_OPTIONS
 from stateyard.expressions import conditions, templates
@@ -30,8 +31,12 @@ def _struct_fields(kind: type[msgspec.Struct]) -> tuple[set[str], set[str]]:
     return {f.encode_name for f in fields}, {f.encode_name for f in fields if f.required}
 
 
-def action_errors(action: ActionDef, snapshot: Snapshot, registry: ActionRegistry) -> list[FieldError]:
+def action_errors(
+    action: ActionDef, snapshot: Snapshot, registry: ActionRegistry, declared: Collection[tuple[str, str]] = ()
+) -> list[FieldError]:
+    """Every problem of ``action``; ``declared`` names the other declared actions, as (entity, name)."""
     errors: list[FieldError] = []
+    callable_actions = {*declared, (action.entity, action.name)}
 
     def add(field: str, code: str, message: str) -> None:
         errors.append(FieldError(field, code, message))
@@ -74,28 +79,26 @@ def action_errors(action: ActionDef, snapshot: Snapshot, registry: ActionRegistr
             continue
         for message in ctype.definition_errors(field.as_column()):
             add(where, "invalid_input", message)
-    context_fields: dict[str, FieldSpec] = {
-        f"{name}.*": FieldSpec(f"{name}.*", ANY_KIND) for name in ("subject", "input", "user")
-    }
-    if action.condition is not None:
-        _check_condition(action.condition, "condition", context_fields, errors)
-    unknown_groups = [g for g in action.groups if g not in snapshot.groups]
-    if unknown_groups:
-        add("groups", "unknown_group", f"unknown group(s): {', '.join(unknown_groups)}")
     known: dict[str, frozenset[str] | None] = {
         "input": frozenset(input_names),
         "user": USER_FIELDS,
     }
     if action.instance_required:
         known["subject"] = subject_fields
+    if action.condition is not None:
+        _check_condition(action.condition, "condition", condition_fields(known), errors)
+    unknown_groups = [g for g in action.groups if g not in snapshot.groups]
+    if unknown_groups:
+        add("groups", "unknown_group", f"unknown group(s): {', '.join(unknown_groups)}")
     if not action.outcomes:
         add("outcomes", "required", "an action needs at least one outcome")
     for i, outcome in enumerate(action.outcomes):
         where = f"outcomes[{i}]"
         _check_outcome(outcome, where, snapshot, registry, known, errors)
-        fields = dict(context_fields) | {f"{n}.*": FieldSpec(f"{n}.*", ANY_KIND) for n in known}
+        if outcome.type == ACTION_OUTCOME:
+            errors.extend(_nested_action_errors(outcome, where, action.entity, snapshot, registry, callable_actions))
         if outcome.condition is not None:
-            _check_condition(outcome.condition, f"{where}.condition", fields, errors)
+            _check_condition(outcome.condition, f"{where}.condition", condition_fields(known), errors)
         if outcome.reference is not None:
             if not NAME.match(outcome.reference) or outcome.reference in CONTEXT_NAMES:
                 add(f"{where}.reference", "invalid_name", f"'{outcome.reference}' cannot name a result")
@@ -103,6 +106,45 @@ def action_errors(action: ActionDef, snapshot: Snapshot, registry: ActionRegistr
                 add(f"{where}.reference", "duplicate", f"'{outcome.reference}' already names an earlier result")
             else:
                 known[outcome.reference] = None
+    return errors
+
+
+def condition_fields(known: dict[str, frozenset[str] | None]) -> dict[str, FieldSpec]:
+    """What an action's conditions may name: each known field (``subject.total``), any field of a reference."""
+    fields: dict[str, FieldSpec] = {}
+    for name, names in known.items():
+        if names is None:
+            fields[f"{name}.*"] = FieldSpec(f"{name}.*", ANY_KIND)
+        else:
+            fields.update({f"{name}.{f}": FieldSpec(f"{name}.{f}", ANY_KIND) for f in names})
+    return fields
+
+
+def _nested_action_errors(
+    outcome: OutcomeDef,
+    where: str,
+    entity: str,
+    snapshot: Snapshot,
+    registry: ActionRegistry,
+    declared: Collection[tuple[str, str]],
+) -> list[FieldError]:
+    """An ``action`` outcome: a written-out entity and name must name an action; its inputs are an object."""
+    errors: list[FieldError] = []
+    attributes = outcome.attributes
+    target_entity, name, inputs = attributes.get("entity", entity), attributes.get("name"), attributes.get("attributes")
+    static_entity = not templates.is_template(target_entity)
+    if static_entity and (not isinstance(target_entity, str) or snapshot.get(target_entity) is None):
+        errors.append(FieldError(f"{where}.attributes.entity", "unknown_entity", f"no entity '{target_entity}'"))
+        static_entity = False
+    if name is not None and not templates.is_template(name):
+        if not isinstance(name, str):
+            errors.append(FieldError(f"{where}.attributes.name", "type", "expected the name of an action"))
+        elif static_entity and (target_entity, name) not in declared and registry.find(target_entity, name) is None:
+            errors.append(
+                FieldError(f"{where}.attributes.name", "unknown_action", f"'{target_entity}' has no action '{name}'")
+            )
+    if inputs is not None and not isinstance(inputs, dict) and not templates.is_template(inputs):
+        errors.append(FieldError(f"{where}.attributes.attributes", "type", "expected an object of named inputs"))
     return errors
 
 
@@ -162,6 +204,8 @@ def _check_outcome(
         add(f"{where}.attributes.{key}", "required", f"a '{kind}' outcome needs '{key}'")
     if kind in registry.performers:
         errors.extend(_static_value_errors(registry.performers[kind].input, outcome.attributes, raw, where))
+    elif kind in DIRECTIVE_TYPES and not keys - allowed and not required - keys:
+        errors.extend(_static_directive_errors(kind, outcome.attributes, where))
     rendered = {k: v for k, v in outcome.attributes.items() if k not in raw}
     problems = templates.check(rendered, known, f"{where}.attributes")
     if raw:
@@ -182,6 +226,18 @@ def _has_template(value: Any) -> bool:
     return templates.is_template(value)
 
 
+def _static_directive_errors(kind: str, attributes: dict[str, Any], where: str) -> list[FieldError]:
+    """A directive written out without templates is built now, exactly as it will be when the action runs."""
+    if _has_template(attributes):
+        checked = {k: v for k, v in attributes.items() if not _has_template(v)}
+        return _static_value_errors(DIRECTIVE_TYPES[kind], checked, frozenset(), where)
+    try:
+        build(kind, attributes, f"{where}.attributes")
+    except ProblemError as exc:
+        return list(exc.errors or [])
+    return []
+
+
 def _static_value_errors(
     kind: type[msgspec.Struct], attributes: dict[str, Any], skip: frozenset[str], where: str
 ) -> list[FieldError]:
@@ -196,3 +252,38 @@ def _static_value_errors(
         except msgspec.ValidationError as exc:
             errors.append(FieldError(f"{where}.attributes.{name}", "invalid", str(exc).split(" - at ")[0]))
     return errors
+
+
+def _entities_used(action: ActionDef, registry: ActionRegistry) -> set[str]:
+    """The entities an action runs on, writes through CRUD outcomes, or whose actions it calls."""
+    used = {action.entity}
+    for outcome in action.outcomes:
+        if outcome.type == ACTION_OUTCOME:
+            target = outcome.attributes.get("entity", action.entity)
+            if isinstance(target, str):
+                used.add(target)
+        elif outcome.type not in DIRECTIVE_TYPES and outcome.type not in registry.performers:
+            used.add(outcome.type)
+    return used
+
+
+def dependency_check(catalog: Any, registry: ActionRegistry) -> Any:
+    """Refuse entity changes that would break a declared action: dropping an entity it uses, or a field it names."""
+
+    def check(after: Snapshot | None, entity: str) -> list[str]:
+        actions = catalog.all()
+        declared = [(a.entity, a.name) for a in actions]
+        problems = []
+        for action in actions:
+            if entity not in _entities_used(action, registry):
+                continue
+            label = f"action '{action.entity}.{action.name}'"
+            if after is None:
+                problems.append(f"{label} uses it")
+                continue
+            errors = action_errors(action, after, registry, declared)
+            if errors:
+                problems.append(f"{label} would break ({errors[0].field}: {errors[0].message})")
+        return problems
+
+    return check

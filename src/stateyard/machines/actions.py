@@ -17,8 +17,10 @@ class MigrateInput(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def migrate(call: ActionCall, data: MigrateInput) -> list[Directive]:
-    result = await call.platform.machines.migrate(
-        call.subject, data.machine, data.mapping, data.to_version, data.from_version
+    # In the chain's transaction: a declared action's later failure undoes the migration too.
+    conn = await call.connection()
+    result = await call.platform.machines.migrate_in(
+        conn, call.subject, data.machine, data.mapping, data.to_version, data.from_version
     )
     return [
         record("state_machine_migration", result),
@@ -28,6 +30,12 @@ async def migrate(call: ActionCall, data: MigrateInput) -> list[Directive]:
 
 def register(registry: ActionRegistry) -> None:
     registry.performer(
-        Performer("state.migrate", MigrateInput, migrate, "Move object states to another definition version.")
+        Performer(
+            "state.migrate",
+            MigrateInput,
+            migrate,
+            "Move object states to another definition version.",
+            admin_only=True,
+        )
     )
     registry.expose("state_machine", "migrate", "state.migrate", access="admin", label="Migrate running rows")

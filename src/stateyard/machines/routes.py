@@ -51,7 +51,7 @@ def register_endpoints(platform: Platform) -> None:
 
     async def diagram(subject: Subject, entity: str, raw_id: str, params: dict[str, str], body: Any) -> Reply:
         fmt = params.pop("format", "mermaid")
-        counts_wanted = params.pop("counts", "false").lower() in ("true", "1", "yes")
+        counts_wanted = _flag(params.pop("counts", "false"), "counts")
         raw_version = params.pop("version", None)
         _no_params(params)
         if fmt not in diagrams.FORMATS:
@@ -92,6 +92,13 @@ def _machine(platform: Platform, raw: str) -> MachineInfo:
     if info is None:
         raise not_found(f"There is no state machine named '{raw}'.", machine=raw)
     return info
+
+
+def _flag(raw: str, name: str) -> bool:
+    value = raw.lower()
+    if value not in ("true", "1", "yes", "false", "0", "no"):
+        raise bad_request(f"'{name}' is true or false, got {raw!r}.", parameter=name)
+    return value in ("true", "1", "yes")
 
 
 def _no_params(params: dict[str, str]) -> None:

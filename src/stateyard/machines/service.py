@@ -8,6 +8,7 @@ changes nothing and records nothing.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -29,7 +30,7 @@ from stateyard.core.errors import (
     not_found,
 )
 from stateyard.crud.service import RecordService
-from stateyard.crud.store import RowStore
+from stateyard.crud.store import NewRow, RowStore
 from stateyard.entities.compiler import Model
 from stateyard.entities.diff import Change
 from stateyard.entities.registry import Registry, Snapshot, compile_snapshot
@@ -152,15 +153,14 @@ class MachineService:
             topics.append(
                 ("event.fired", {**common, "from_state": from_state, "to_state": to_state, "payload": payload})
             )
-        outbox = snapshot.models["outbox"]
-        for topic, data in topics:
-            await self.store.insert(
-                conn,
-                snapshot,
-                outbox,
-                {"topic": topic, "entity": model.name, "row_id": row["id"], "payload": data},
-                actor=subject,
-            )
+        # One statement for all of them (executemany): each round trip holds SQLite's single writer.
+        await self.store.insert_many(
+            conn,
+            snapshot,
+            snapshot.models["outbox"],
+            [NewRow({"topic": t, "entity": model.name, "row_id": row["id"], "payload": data}) for t, data in topics],
+            actor=subject,
+        )
 
     def _view(
         self, object_state: dict[str, Any], machine: CompiledMachine, events: list[EventOption] | None = None
@@ -192,25 +192,38 @@ class MachineService:
         row_id = _uuid(raw_row_id, entity)
         info = self.catalog.named(body["machine"], entity)
         async with self.db.write() as conn:
-            # Locking the row makes concurrent starts of one machine on it queue, so the check below sees
-            # the winner's object state (PostgreSQL; SQLite has one writer) instead of a unique violation.
-            row = await self._subject_row(conn, snapshot, subject, model, row_id, Verb.EXECUTE, for_update=True)
-            table = snapshot.models["object_state"].table
-            existing = await conn.scalar(
-                select(table.c.id).where(
-                    table.c.entity == entity, table.c.row_id == row_id, table.c.machine_id == info.id
-                )
-            )
-            if existing is not None:
-                raise ProblemError(
-                    409,
-                    "already-started",
-                    "Conflict",
-                    f"'{info.name}' already runs on this {entity} (object state {existing}).",
-                    object_state_id=str(existing),
-                )
-            object_state, machine = await self.start_in(conn, snapshot, subject, model, row, info)
+            object_state, machine = await self.start_checked(conn, snapshot, subject, model, row_id, info)
             return self._view(object_state, machine)
+
+    async def start_checked(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        subject: Subject,
+        model: Model,
+        row_id: uuid.UUID,
+        info: MachineInfo,
+    ) -> tuple[dict[str, Any], CompiledMachine]:
+        """Start ``info`` on the row inside the caller's transaction, if ``subject`` may and it is not running."""
+        require_table(subject, model, Verb.EXECUTE)
+        # Locking the row makes concurrent starts of one machine on it queue, so the check below sees
+        # the winner's object state (PostgreSQL; SQLite has one writer) instead of a unique violation.
+        row = await self._subject_row(conn, snapshot, subject, model, row_id, Verb.EXECUTE, for_update=True)
+        table = snapshot.models["object_state"].table
+        existing = await conn.scalar(
+            select(table.c.id).where(
+                table.c.entity == model.name, table.c.row_id == row_id, table.c.machine_id == info.id
+            )
+        )
+        if existing is not None:
+            raise ProblemError(
+                409,
+                "already-started",
+                "Conflict",
+                f"'{info.name}' already runs on this {model.name} (object state {existing}).",
+                object_state_id=str(existing),
+            )
+        return await self.start_in(conn, snapshot, subject, model, row, info)
 
     async def start_in(
         self,
@@ -324,7 +337,8 @@ class MachineService:
             failing = conditions.first_failing_rule(guard, guard_record(row, request.payload))
             if failing is not None or not conditions.evaluate(guard, guard_record(row, request.payload)):
                 rule = rule_dict(failing) if failing is not None else None
-                shown = f" ({rule['field']} {rule['op']} {rule.get('value', '')})".rstrip() if rule else ""
+                said = " ".join(str(rule[k]) for k in ("field", "op", "value") if k in rule) if rule else ""
+                shown = f" ({said})" if said else ""
                 raise ProblemError(
                     409,
                     "guard-failed",
@@ -397,23 +411,19 @@ class MachineService:
     ) -> EventOption:
         declared = machine.definition.event(name)
         assert declared is not None
-        base = {"name": name, "label": declared.label, "dst": declared.dst}
+        option = functools.partial(EventOption, name=name, label=declared.label, dst=declared.dst)
         state = object_state["state"]
         if name not in machine.allowed_events(state):
             sources = ", ".join(declared.src)
-            return EventOption(
-                **base,
+            return option(
                 allowed=False,
                 reason="wrong_state",
                 message=f"'{name}' applies in {sources}; the state is '{state}'.",
             )
         if not may_execute:
-            return EventOption(
-                **base, allowed=False, reason="permission", message="You lack the 'execute' permission on this row."
-            )
+            return option(allowed=False, reason="permission", message="You lack the 'execute' permission on this row.")
         if not self._group_ok(subject, snapshot, declared.groups):
-            return EventOption(
-                **base,
+            return option(
                 allowed=False,
                 reason="group",
                 message=f"Only members of {', '.join(declared.groups)} may fire it.",
@@ -421,14 +431,13 @@ class MachineService:
         guard = machine.guards.get(name)
         if guard is not None and not conditions.evaluate(guard, guard_record(row, {})):
             failing = conditions.first_failing_rule(guard, guard_record(row, {}))
-            return EventOption(
-                **base,
+            return option(
                 allowed=False,
                 reason="guard",
                 message="The guard does not hold for this row (an event payload may change that).",
                 rule=rule_dict(failing) if failing is not None else None,
             )
-        return EventOption(**base, allowed=True)
+        return option(allowed=True)
 
     async def history(self, subject: Subject, entity: str, raw_row_id: str) -> list[dict[str, Any]]:
         model = await self.registry.model(entity)
@@ -547,69 +556,81 @@ class MachineService:
         self, subject: Subject, name: str, mapping: dict[str, str], to_version: int | None, from_version: int | None
     ) -> dict[str, Any]:
         """Move object states of older versions to ``to_version`` (default: the latest), mapping states."""
+        async with self.db.write() as conn:
+            return await self.migrate_in(conn, subject, name, mapping, to_version, from_version)
+
+    async def migrate_in(
+        self,
+        conn: AsyncConnection,
+        subject: Subject,
+        name: str,
+        mapping: dict[str, str],
+        to_version: int | None,
+        from_version: int | None,
+    ) -> dict[str, Any]:
+        """:meth:`migrate` inside the caller's transaction (an action chain's)."""
         info = self.catalog.named(name)
         snapshot = self.registry.snapshot
         target_version = info.definition_version if to_version is None else to_version
         table = snapshot.models["object_state"].table
         model = snapshot.model(info.entity)
-        async with self.db.write() as conn:
-            target = await self.catalog.compiled(conn, snapshot, info, target_version)
-            stmt = select(table).where(table.c.machine_id == info.id, table.c.machine_version != target_version)
-            if from_version is not None:
-                stmt = stmt.where(table.c.machine_version == from_version)
-            moving = [
-                dict(r)
-                for r in (
-                    await conn.execute(stmt.with_for_update() if conn.dialect.name == "postgresql" else stmt)
-                ).mappings()
+        target = await self.catalog.compiled(conn, snapshot, info, target_version)
+        stmt = select(table).where(table.c.machine_id == info.id, table.c.machine_version != target_version)
+        if from_version is not None:
+            stmt = stmt.where(table.c.machine_version == from_version)
+        moving = [
+            dict(r)
+            for r in (
+                await conn.execute(stmt.with_for_update() if conn.dialect.name == "postgresql" else stmt)
+            ).mappings()
+        ]
+        unknown_targets = sorted({v for v in mapping.values() if target.definition.state(v) is None})
+        unmapped = sorted(
+            {r["state"] for r in moving if target.definition.state(mapping.get(r["state"], r["state"])) is None}
+        )
+        if unknown_targets or unmapped:
+            errors = [
+                FieldError("mapping", "unknown_state", f"'{s}' is not a state of version {target_version}")
+                for s in unknown_targets
             ]
-            unknown_targets = sorted({v for v in mapping.values() if target.definition.state(v) is None})
-            unmapped = sorted(
-                {r["state"] for r in moving if target.definition.state(mapping.get(r["state"], r["state"])) is None}
-            )
-            if unknown_targets or unmapped:
-                errors = [
-                    FieldError("mapping", "unknown_state", f"'{s}' is not a state of version {target_version}")
-                    for s in unknown_targets
-                ]
-                errors += [
-                    FieldError(
-                        "mapping",
-                        "unmapped_state",
-                        f"rows in '{s}' need a mapping: version {target_version} has no such state",
-                    )
-                    for s in unmapped
-                ]
-                raise bad_request(
-                    f"{len(errors)} state(s) cannot be migrated to version {target_version}; nothing was changed.",
-                    code="invalid-migration",
-                    errors=errors,
+            errors += [
+                FieldError(
+                    "mapping",
+                    "unmapped_state",
+                    f"rows in '{s}' need a mapping: version {target_version} has no such state",
                 )
-            moved = 0
-            for object_state in moving:
-                new_state = mapping.get(object_state["state"], object_state["state"])
-                await self.store.update(
+                for s in unmapped
+            ]
+            raise bad_request(
+                f"{len(errors)} state(s) cannot be migrated to version {target_version}; nothing was changed.",
+                code="invalid-migration",
+                errors=errors,
+            )
+        moved = 0
+        for object_state in moving:
+            new_state = mapping.get(object_state["state"], object_state["state"])
+            await self.store.update(
+                conn,
+                snapshot,
+                snapshot.models["object_state"],
+                object_state,
+                {"state": new_state, "machine_version": target_version},
+                actor=subject,
+            )
+            row = await self.store.load(conn, model, object_state["row_id"])
+            if row is not None:
+                await self._record(
                     conn,
                     snapshot,
-                    snapshot.models["object_state"],
+                    subject,
+                    model,
+                    row,
                     object_state,
-                    {"state": new_state, "machine_version": target_version},
-                    actor=subject,
+                    target,
+                    MIGRATE_EVENT,
+                    object_state["state"],
+                    new_state,
+                    {"from_version": object_state["machine_version"]},
                 )
-                row = await self.store.load(conn, model, object_state["row_id"])
-                if row is not None:
-                    await self._record(
-                        conn,
-                        snapshot,
-                        subject,
-                        model,
-                        row,
-                        object_state,
-                        target,
-                        MIGRATE_EVENT,
-                        object_state["state"],
-                        new_state,
-                        {"from_version": object_state["machine_version"]},
-                    )
-                moved += 1
+            moved += 1
         return {"machine": name, "to_version": target_version, "migrated": moved}

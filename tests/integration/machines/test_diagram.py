@@ -63,6 +63,7 @@ async def test_an_older_version_can_be_drawn(admin: Api, order_flow: Any) -> Non
         pytest.param({"version": "one"}, 400, "bad-request", id="version not a number"),
         pytest.param({"version": "7"}, 404, "not-found", id="unknown version"),
         pytest.param({"colour": "red"}, 400, "unknown-parameter", id="unknown parameter"),
+        pytest.param({"counts": "maybe"}, 400, "bad-request", id="counts neither true nor false"),
     ],
 )
 async def test_bad_diagram_requests(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.auth.permissions import Subject, Verb, row_filter
@@ -315,7 +315,7 @@ class RowGenerator:
         """Unique keys (a column, or an index's columns) whose values are sampled from the free part of
         a small value space, and those checked by drawing again on a clash."""
         unique_columns = {n for n in self.plans if self.model.columns[n].unique}
-        keys = [(n,) for n in self.plans if n in unique_columns]
+        keys: list[tuple[str, ...]] = [(n,) for n in self.plans if n in unique_columns]
         for index in self.model.definition.indexes:
             # An index over a unique column is unique already; one over an empty column never clashes.
             if index.unique and set(index.columns) <= filled and not set(index.columns) & unique_columns:
@@ -365,9 +365,9 @@ class RowGenerator:
                         rows[index][name] = self.rng.choice(references[name])
                     else:
                         rows[index][name] = self.plans[name].make(self.rng)
-        names = sorted({n for key in drawn for n in key})
+        unresolved = sorted({n for key in drawn for n in key})
         raise invalid(
-            [FieldError(n, "unique", f"could not make {len(rows)} values no other row has") for n in names],
+            [FieldError(n, "unique", f"could not make {len(rows)} values no other row has") for n in unresolved],
             detail="Not enough unused values for the unique columns; ask for fewer rows or widen the columns.",
         )
 
@@ -389,12 +389,13 @@ class RowGenerator:
         candidates = list(first)
         for start in range(0, len(candidates), 200):
             chunk = candidates[start : start + 200]
+            where: ColumnElement[bool]
             if len(columns) == 1:
                 where = columns[0].in_([values[0] for values in chunk])
             else:
                 where = or_(*(and_(*(c == v for c, v in zip(columns, values, strict=True))) for values in chunk))
             for stored in (await conn.execute(select(*columns).where(where))).all():
-                index = first.get(tuple(stored))
-                if index is not None:
-                    clashes.append((index, key))
+                clashing = first.get(tuple(stored))
+                if clashing is not None:
+                    clashes.append((clashing, key))
         return clashes

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from stateyard.actions.directives import Directive
 from stateyard.actions.registry import ActionCall, ActionRegistry, Performer, PerformerResult
-from stateyard.auth.access import require_row, require_table
+from stateyard.auth.access import missing_row, require_row, require_table
 from stateyard.auth.permissions import Verb
-from stateyard.core.errors import FieldError, ProblemError, invalid, not_found
+from stateyard.core.errors import FieldError, invalid, not_found
 from stateyard.machines.schemas import FireBody
 
 
@@ -47,19 +47,8 @@ async def start(call: ActionCall, data: StartInput) -> PerformerResult:
     snapshot = call.snapshot
     model = snapshot.model(entity)
     info = platform.catalog.named(data.machine, entity)
-    require_table(call.subject, model, Verb.EXECUTE)
     conn = await call.connection()
-    row = await platform.store.load(conn, model, row_id)
-    if row is None:
-        raise not_found(f"There is no {entity} with id '{row_id}'.")
-    await require_row(conn, snapshot, call.subject, model, row, Verb.EXECUTE)
-    states = snapshot.models["object_state"].table
-    running = await conn.scalar(
-        select(states.c.id).where(states.c.entity == entity, states.c.row_id == row_id, states.c.machine_id == info.id)
-    )
-    if running is not None:
-        raise ProblemError(409, "already-started", "Conflict", f"'{info.name}' already runs on this {entity}.")
-    object_state, machine = await platform.machines.start_in(conn, snapshot, call.subject, model, row, info)
+    object_state, machine = await platform.machines.start_checked(conn, snapshot, call.subject, model, row_id, info)
     value = {"id": object_state["id"], "state": object_state["state"], "machine": machine.name}
     return PerformerResult(value=value)
 
@@ -70,7 +59,13 @@ async def event(call: ActionCall, data: EventInput) -> PerformerResult:
     snapshot = call.snapshot
     model = snapshot.model(entity)
     info = platform.catalog.named(data.machine, entity)
+    require_table(call.subject, model, Verb.EXECUTE)
     conn = await call.connection()
+    # Whether a machine runs on a row is only told to those who may act on the row.
+    row = await platform.store.load(conn, model, row_id)
+    if row is None:
+        raise missing_row(model, row_id)
+    await require_row(conn, snapshot, call.subject, model, row, Verb.EXECUTE)
     states = snapshot.models["object_state"].table
     object_state_id = await conn.scalar(
         select(states.c.id).where(states.c.entity == entity, states.c.row_id == row_id, states.c.machine_id == info.id)

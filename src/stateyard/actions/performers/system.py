@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 
 from stateyard.actions.directives import Directive, notify, record
-from stateyard.actions.registry import ActionCall, ActionRegistry, Performer, PerformerResult
-from stateyard.core.errors import FieldError, ProblemError, conflict, invalid, invalid_definition, not_found
+from stateyard.actions.registry import ActionCall, ActionRegistry, Performer, PerformerFn, PerformerResult
+from stateyard.core.errors import FieldError, ProblemError, invalid, invalid_definition, not_found
 from stateyard.entities.loader import SchemaFileError, load_folder
 from stateyard.entities.schemas import ColumnDef
 from stateyard.entities.service import ApplyResult
@@ -49,16 +49,6 @@ class RenameColumnInput(msgspec.Struct, forbid_unknown_fields=True):
     dry_run: bool = False
 
 
-def _outside_chain(call: ActionCall, name: str) -> None:
-    if call.chain.open:
-        raise conflict(
-            f"'{name}' changes tables in a transaction of its own and cannot join this action's transaction: "
-            "put it before any step that reads or writes rows.",
-            code="chain-open",
-            performer=name,
-        )
-
-
 def _answer(result: ApplyResult, message: str) -> PerformerResult:
     value: dict[str, Any] = {"applied": result.applied, "changes": msgspec.to_builtins(result.changes)}
     if not result.changes:
@@ -69,7 +59,7 @@ def _answer(result: ApplyResult, message: str) -> PerformerResult:
 
 
 async def reload_schema(call: ActionCall, data: ReloadInput) -> PerformerResult:
-    _outside_chain(call, "schema.reload")
+    call.require_own_transaction("schema.reload")
     platform = call.platform
     folder = Path(platform.settings.schema_dir)
     try:
@@ -83,7 +73,7 @@ async def reload_schema(call: ActionCall, data: ReloadInput) -> PerformerResult:
 
 
 async def add_column(call: ActionCall, data: AddColumnInput) -> PerformerResult:
-    _outside_chain(call, "column.add")
+    call.require_own_transaction("column.add")
     platform = call.platform
     model = (await platform.registry.refresh()).model(data.entity)
     definition = model.definition
@@ -112,7 +102,7 @@ def _existing_column(model: Any, column: str) -> None:
 
 
 async def remove_column(call: ActionCall, data: RemoveColumnInput) -> PerformerResult:
-    _outside_chain(call, "column.remove")
+    call.require_own_transaction("column.remove")
     platform = call.platform
     model = (await platform.registry.refresh()).model(data.entity)
     _existing_column(model, data.column)
@@ -125,7 +115,7 @@ async def remove_column(call: ActionCall, data: RemoveColumnInput) -> PerformerR
 
 
 async def rename_column(call: ActionCall, data: RenameColumnInput) -> PerformerResult:
-    _outside_chain(call, "column.rename")
+    call.require_own_transaction("column.rename")
     platform = call.platform
     model = (await platform.registry.refresh()).model(data.entity)
     _existing_column(model, data.column)
@@ -143,7 +133,7 @@ async def rename_column(call: ActionCall, data: RenameColumnInput) -> PerformerR
 
 
 def register(registry: ActionRegistry) -> None:
-    performers = [
+    performers: list[tuple[str, type[msgspec.Struct], PerformerFn, str, str]] = [
         ("schema.reload", ReloadInput, reload_schema, "Make the database match the schema folder.", "reload_schema"),
         ("column.add", AddColumnInput, add_column, "Add a column to an entity.", "add_column"),
         ("column.remove", RemoveColumnInput, remove_column, "Remove a column and its values.", "remove_column"),

@@ -72,8 +72,8 @@ async def test_html_escapes_what_it_inserts(admin: Api) -> None:
 async def test_files_are_downloads_with_base64_content(admin: Api) -> None:
     letter = await _letter(admin, "Ms Smith")
     template = "title,amount\n{{ subject.title }},{{ input.amount }}\n"
-    await declare(admin, render_action("export", {"template": template, "as": "file", "file_name": "letter.csv"}))
-    download = result_of(await call(admin, "letter", "export", letter_id=letter, amount=3), "client.file.download")
+    await declare(admin, render_action("letter_file", {"template": template, "as": "file", "file_name": "letter.csv"}))
+    download = result_of(await call(admin, "letter", "letter_file", letter_id=letter, amount=3), "client.file.download")
     assert download["name"] == "letter.csv" and download["content_type"].startswith("text/csv")
     assert base64.b64decode(download["content"]).decode() == "title,amount\nMs Smith,3\n"
     html = {"template": "<b>{{ subject.title }}</b>", "as": "file", "file_name": "a.html", "content_type": "text/html"}

@@ -8,7 +8,7 @@ import pytest
 
 from stateyard.core.errors import ProblemError
 from tests.conftest import Api, assert_problem
-from tests.integration.actions.users.conftest import act, state, works
+from tests.integration.actions.users.conftest import Mailbox, act, state, works
 from tests.integration.auth.support import Db
 
 BYE = {
@@ -54,3 +54,37 @@ async def test_guests_cannot_run_them_through_a_declared_action(
     assert_problem(await guest.post("/action/order/bye", {"attributes": {}}), 401, "unauthorized")
     assert await state(db) == before
     assert_problem(await act(guest, "signout_all"), 401)
+
+
+async def test_a_reset_code_of_an_undone_step_is_never_mailed(
+    admin: Api, alice: Api, order_entity: Any, mailbox: Mailbox, db: Db
+) -> None:
+    """The code is mailed after the commit; a continue_on_error step that fails takes its mail back too."""
+    inner = {
+        "name": "reset_then_fail",
+        "entity": "order",
+        "outcomes": [
+            {"type": "user.password_reset_request", "attributes": {"email": "alice@example.com"}},
+            {"type": "order", "method": "get", "attributes": {"id": "0190c6d8-0000-7000-8000-000000000000"}},
+        ],
+    }
+    outer = {
+        "name": "tolerant_reset",
+        "entity": "order",
+        "outcomes": [
+            {"type": "action", "continue_on_error": True, "reference": "tried", "attributes": {"name": inner["name"]}},
+            {"type": "client.notify", "attributes": {"message": "{{ tried.error.status }}"}},
+        ],
+    }
+    for action in (inner, outer):
+        assert (await admin.post("/api/action", action)).status_code == 201
+    before = await state(db)
+    response = await alice.post("/action/order/tolerant_reset", {"attributes": {}})
+    assert response.status_code == 200, response.text
+    assert response.json()[-1]["attributes"]["message"] == "404"
+    assert mailbox.messages == [] and await state(db) == before
+    # The same request as a step of its own is mailed.
+    alone = {**inner, "name": "reset_only", "outcomes": inner["outcomes"][:1]}
+    assert (await admin.post("/api/action", alone)).status_code == 201
+    assert (await alice.post("/action/order/reset_only", {"attributes": {}})).status_code == 200
+    assert len(mailbox.codes_for("alice@example.com")) == 1
