@@ -1,16 +1,22 @@
-"""The baseline for ``bench/crud.py``: the same SQL as Stateyard's records API, with no platform around it.
+"""The baseline of the benchmarks: the same SQL as Stateyard, with no platform around it.
 
 A hand-written Litestar app on the same stack (uvicorn, SQLAlchemy Core, aiosqlite/asyncpg,
 msgspec) and the same engine set-up (SQLite: WAL, one ``BEGIN IMMEDIATE`` writer, a read
-pool; PostgreSQL: one pool, ``search_path``). It serves one fixed caller (no token check)
-and does per request what Stateyard does in the database:
+pool; PostgreSQL: one pool, ``search_path``). It serves one fixed caller (no token check),
+hard-codes the benchmarks' entities, machine and action (``bench/definitions.py``) and does
+per request what Stateyard does in the database:
 
 * GET one row: select by id in a read transaction, owner/permission check in Python;
 * list: the same permission predicate, filter, ``ORDER BY id LIMIT 25`` and count;
 * create: insert the row and its audit row in one write transaction;
-* patch: select (``FOR UPDATE`` on PostgreSQL), versioned update, audit row, one transaction.
+* patch: select (``FOR UPDATE`` on PostgreSQL), versioned update, audit row, one transaction;
+* fire an event (``bench/transitions.py``): select the object state (``FOR UPDATE`` on
+  PostgreSQL) and its row, check permission, state and guard, versioned update of the object
+  state, insert its history row and its three outbox rows (exited, entered, fired), one transaction;
+* the declared action (``bench/actions.py``): select the row (``FOR UPDATE`` on PostgreSQL),
+  check permission, versioned update, audit row, one transaction; answer the row and a notice.
 
-Run by ``bench/crud.py``: ``python -m bench.bare_app --database URL --port N --owner UUID --groups ...``.
+Run by the benchmarks: ``python -m bench.bare_app --database URL --port N --owner UUID --groups ...``.
 """
 
 from __future__ import annotations
@@ -57,8 +63,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bench.definitions import ACTION_NAME, ITEM, MACHINE, MACHINE_NAME, STATUSES, TICKET
+
 GUEST_SHIFT, OWNER_SHIFT, GROUP_SHIFT = 0, 7, 14
-READ, UPDATE = 2, 8
+PEEK, READ, UPDATE, EXECUTE = 1, 2, 8, 32
+#: Rows the platform writes for itself (audit, history, outbox): the owner may peek and read.
+LOG_PERMISSION = (PEEK | READ) << OWNER_SHIFT
 PAGE = 25
 
 encoder = msgspec.json.Encoder()
@@ -116,6 +126,60 @@ BY_ID_FOR_UPDATE = BY_ID.with_for_update()
 VERSIONED_UPDATE = update(items).where(items.c.id == bindparam("_id"), items.c.version == bindparam("_version"))
 INSERT_ITEM, INSERT_AUDIT = insert(items), insert(audit)
 
+tickets = Table(
+    "bench_ticket",
+    metadata,
+    *row_columns(),
+    Column("title", String(200)),
+    Column("priority", BigInteger().with_variant(Integer(), "sqlite")),
+)
+object_states = Table(
+    "object_state",
+    metadata,
+    *row_columns(),
+    Column("entity", String(63)),
+    Column("row_id", Uuid()),
+    Column("machine_version", BigInteger().with_variant(Integer(), "sqlite")),
+    Column("state", String(63)),
+    Column("machine_id", Uuid()),
+)
+transitions = Table(
+    "state_transition",
+    metadata,
+    *row_columns(),
+    Column("object_state_id", Uuid()),
+    Column("entity", String(63)),
+    Column("row_id", Uuid()),
+    Column("machine", String(63)),
+    Column("machine_version", BigInteger().with_variant(Integer(), "sqlite")),
+    Column("event", String(63)),
+    Column("from_state", String(63)),
+    Column("to_state", String(63)),
+    Column("actor_id", Uuid()),
+    Column("payload", json_type),
+)
+outbox = Table(
+    "outbox",
+    metadata,
+    *row_columns(),
+    Column("topic", String(63)),
+    Column("entity", String(63)),
+    Column("row_id", Uuid()),
+    Column("payload", json_type),
+    Column("dispatched_at", DateTime(timezone=True)),
+)
+TICKET_BY_ID = select(tickets).where(tickets.c.id == bindparam("_id"))
+STATE_BY_ID = select(object_states).where(object_states.c.id == bindparam("_id"))
+STATE_BY_ID_FOR_UPDATE = STATE_BY_ID.with_for_update()
+VERSIONED_STATE_UPDATE = update(object_states).where(
+    object_states.c.id == bindparam("_id"), object_states.c.version == bindparam("_version")
+)
+INSERT_TRANSITION, INSERT_OUTBOX = insert(transitions), insert(outbox)
+#: The machine, hard-coded as a hand-written app would: (state, event) -> next state.
+NEXT_STATE = {(source, e["name"]): e["dst"] for e in MACHINE["events"] for source in e["src"]}
+EVENTS_FROM = {s["name"]: [e["name"] for e in MACHINE["events"] if s["name"] in e["src"]] for s in MACHINE["states"]}
+ACTION_STATUSES = frozenset(STATUSES)
+
 
 class Bare:
     def __init__(self, url: str, schema: str | None, owner: uuid.UUID, groups: list[uuid.UUID], row_perm: int) -> None:
@@ -166,7 +230,7 @@ class Bare:
                 "created_at": at,
                 "updated_at": at,
                 "owner_id": self.owner,
-                "permission": (1 | READ) << OWNER_SHIFT,  # audit_log rows: the owner may peek and read
+                "permission": LOG_PERMISSION,
                 "entity": "bench_item",
                 "row_id": row_id,
                 "operation": operation,
@@ -304,6 +368,120 @@ async def update_row(request: Request[Any, Any, Any], row_id: FromPath[str]) -> 
     return json_response({**before, **values})
 
 
+def conflict(detail: dict[str, Any]) -> Response[bytes]:
+    return Response(encoder.encode({"status": 409, **detail}), status_code=409, media_type="application/problem+json")
+
+
+@post(f"/api/event/{TICKET}/{{object_state_id:str}}/{{event:str}}", status_code=200)
+async def fire_event(
+    request: Request[Any, Any, Any], object_state_id: FromPath[str], event: FromPath[str]
+) -> Response[bytes]:
+    app = bare(request)
+    await request.body()  # an optional {"version", "payload"}: the load generator sends none
+    key = uuid.UUID(object_state_id)
+    now = dt.datetime.now(dt.UTC)
+    async with app.writer.begin() as conn:
+        stmt = STATE_BY_ID if app.sqlite else STATE_BY_ID_FOR_UPDATE
+        state = (await conn.execute(stmt, {"_id": key})).mappings().first()
+        if state is None or state["entity"] != TICKET:
+            return not_found()
+        row = (await conn.execute(TICKET_BY_ID, {"_id": state["row_id"]})).mappings().first()
+        if row is None or not app.may(row, EXECUTE):
+            return not_found()
+        current = state["state"]
+        target = NEXT_STATE.get((current, event))
+        if target is None:
+            return conflict({"current_state": current, "allowed_events": EVENTS_FROM[current], "event": event})
+        if event == "submit" and not row["title"]:  # the guard: title is_not_empty
+            return conflict({"current_state": current, "event": event})
+        version = state["version"] + 1
+        result = await conn.execute(
+            VERSIONED_STATE_UPDATE,
+            {"state": target, "version": version, "updated_at": now, "_id": key, "_version": state["version"]},
+        )
+        if result.rowcount != 1:
+            return conflict({"current_state": current})
+        logged = {"version": 1, "created_at": now, "updated_at": now, "permission": LOG_PERMISSION}
+        await conn.execute(
+            INSERT_TRANSITION,
+            {
+                **logged,
+                "id": time_ordered_id(),
+                "owner_id": row["owner_id"],
+                "object_state_id": key,
+                "entity": TICKET,
+                "row_id": row["id"],
+                "machine": MACHINE_NAME,
+                "machine_version": state["machine_version"],
+                "event": event,
+                "from_state": current,
+                "to_state": target,
+                "actor_id": app.owner,
+                "payload": None,
+            },
+        )
+        common = {
+            "machine": MACHINE_NAME,
+            "machine_version": state["machine_version"],
+            "object_state_id": object_state_id,
+            "event": event,
+            "actor_id": str(app.owner),
+        }
+        topics = [
+            ("state.exited", {**common, "state": current, "to_state": target}),
+            ("state.entered", {**common, "state": target, "from_state": current}),
+            ("event.fired", {**common, "from_state": current, "to_state": target, "payload": {}}),
+        ]
+        # One multi-row insert, as a hand-tuned app would write it (Stateyard inserts them one by one).
+        about = {**logged, "owner_id": None, "entity": TICKET, "row_id": row["id"], "dispatched_at": None}
+        outbox_rows = [{**about, "id": time_ordered_id(), "topic": t, "payload": data} for t, data in topics]
+        await conn.execute(INSERT_OUTBOX, outbox_rows)
+    return json_response(
+        {
+            "object_state_id": key,
+            "previous_state": current,
+            "state": target,
+            "event": event,
+            "version": version,
+            "available_events": EVENTS_FROM[target],
+        }
+    )
+
+
+@post(f"/action/{ITEM}/{ACTION_NAME}", status_code=200)
+async def touch(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The declared action by hand: update the row (weight, status), then a notice."""
+    app = bare(request)
+    attributes = msgspec.json.decode(await request.body())["attributes"]
+    key = uuid.UUID(attributes[f"{ITEM}_id"])
+    weight, status = attributes["weight"], attributes["status"]
+    if not isinstance(weight, int | float) or weight < 0 or status not in ACTION_STATUSES:
+        return Response(b'{"status":422}', status_code=422, media_type="application/problem+json")
+    changes = {"weight": float(weight), "status": status}
+    now = dt.datetime.now(dt.UTC)
+    async with app.writer.begin() as conn:
+        stmt = BY_ID if app.sqlite else BY_ID_FOR_UPDATE
+        before = (await conn.execute(stmt, {"_id": key})).mappings().first()
+        if before is None or not app.may(before, EXECUTE) or not app.may(before, UPDATE):
+            return not_found()
+        values = {**changes, "version": before["version"] + 1, "updated_at": now}
+        result = await conn.execute(VERSIONED_UPDATE, {**values, "_id": key, "_version": before["version"]})
+        if result.rowcount != 1:
+            return conflict({})
+        changed = [k for k in changes if before[k] != changes[k]]
+        await app.audit(
+            conn,
+            key,
+            "update",
+            msgspec.to_builtins({k: before[k] for k in changed}),
+            msgspec.to_builtins({k: changes[k] for k in changed}),
+            now,
+        )
+    row = {**before, **values}
+    notice = {"type": "success", "message": f"Saved {row['name']}"}
+    return json_response([{"type": ITEM, "attributes": row}, {"type": "client.notify", "attributes": notice}])
+
+
 def create_app(state: Bare) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -314,7 +492,10 @@ def create_app(state: Bare) -> Litestar:
             if state.reader is not state.writer:
                 await state.reader.dispose()
 
-    app = Litestar(route_handlers=[ping, health, get_row, list_rows, create_row, update_row], lifespan=[lifespan])
+    app = Litestar(
+        route_handlers=[ping, health, get_row, list_rows, create_row, update_row, fire_event, touch],
+        lifespan=[lifespan],
+    )
     app.state.bare = state
     return app
 

@@ -101,7 +101,11 @@ def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str 
     name = f"sy_template_{uuid.uuid4().hex[:12]}"
     _in_thread(_pg_admin(f'CREATE DATABASE "{name}"'))
     _in_thread(_bootstrap(tmp_path_factory.mktemp("pg-template"), database_url=_pg_url(name)))
+    # No connections to the template: CREATE DATABASE waits (seconds) for any session on its template to
+    # leave, and autovacuum would otherwise visit it now and then.
+    _in_thread(_pg_admin(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false'))
     yield name
+    _in_thread(_pg_admin(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false'))
     _in_thread(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

@@ -15,6 +15,7 @@ from stateyard.config import Settings, load_settings
 from stateyard.core.clock import Clock
 from stateyard.core.http import EXCEPTION_HANDLERS, json_response, platform_of
 from stateyard.crud.routes import ROUTES as RECORD_ROUTES
+from stateyard.io.routes import ROUTES as EXPORT_ROUTES
 from stateyard.machines.routes import ROUTES as MACHINE_ROUTES
 from stateyard.openapi import openapi_config
 from stateyard.platform import Platform
@@ -61,7 +62,7 @@ def create_app(
             await platform.stop()
 
     return Litestar(
-        route_handlers=[health, *RECORD_ROUTES, *ACTION_ROUTES, *MACHINE_ROUTES],
+        route_handlers=[health, *RECORD_ROUTES, *ACTION_ROUTES, *MACHINE_ROUTES, *EXPORT_ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi_config(),

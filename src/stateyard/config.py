@@ -66,6 +66,17 @@ class Settings(msgspec.Struct, kw_only=True):
     worker_poll_seconds: float = 0.2
     #: A running job's lease; a worker renews it every third of it, a dead worker's job is retried after it.
     job_lease_seconds: float = 30.0
+    #: Imports: the largest file (an upload is also bounded by max_body_bytes), the most rows, rows per
+    #: committed batch, and the most row errors an answer lists (all are counted).
+    import_max_bytes: int = 512 * 1024 * 1024
+    import_max_rows: int = 1_000_000
+    import_batch_size: int = 1000
+    import_max_errors: int = 1000
+    #: XLSX imports: the most an archive may unpack to, and the most a part may grow when unpacked.
+    xlsx_max_uncompressed_bytes: int = 512 * 1024 * 1024
+    xlsx_max_ratio: float = 100.0
+    #: How long the signed link of an export works.
+    export_link_ttl_seconds: int = 300
     #: argon2 cost; the defaults follow the argon2-cffi recommendation (tests lower them for speed).
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536

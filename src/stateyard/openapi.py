@@ -24,6 +24,14 @@ from stateyard.entities.compiler import Model
 from stateyard.entities.registry import Snapshot
 
 GENERIC_PREFIXES = ("/api/{entity}", "/action/{entity}")
+#: The path parameter of the built-in actions every entity has (``/action/{entity}/import``).
+_ENTITY_PARAMETER = {
+    "name": "entity",
+    "in": "path",
+    "required": True,
+    "description": "Any entity the caller may see.",
+    "schema": {"type": "string"},
+}
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -267,8 +275,11 @@ async def openapi_document(request: Request[Any, Any, Any], static: dict[str, An
         entity, name, label, description, schema = entry
         if entity not in visible and entity != "*":
             continue
-        document["paths"][f"/action/{entity}/{name}"] = {
+        every_entity = entity == "*"
+        path = f"/action/{{entity}}/{name}" if every_entity else f"/action/{entity}/{name}"
+        document["paths"][path] = {
             "post": {
+                **({"parameters": [_ENTITY_PARAMETER]} if every_entity else {}),
                 "tags": ["actions"],
                 "summary": label or name,
                 "description": description or "",

@@ -21,6 +21,8 @@ from stateyard.actions.performers import mail as mail_performers
 from stateyard.actions.performers import state as state_performers
 from stateyard.actions.performers import system as system_performers
 from stateyard.actions.registry import ActionRegistry
+from stateyard.actions.specs import ActionSpecs
+from stateyard.actions.validation import dependency_check as action_dependencies
 from stateyard.auth import actions as user_actions
 from stateyard.auth.observers import RowShareObserver, UserAccountObserver, UsergroupObserver
 from stateyard.auth.permissions import SYSTEM, Subject
@@ -46,6 +48,10 @@ from stateyard.entities.system import (
 )
 from stateyard.integrations.http import HttpClient
 from stateyard.integrations.mail import MAIL_JOB, Mailer, send_mail_job
+from stateyard.io import actions as io_actions
+from stateyard.io.exporter import ExportService
+from stateyard.io.importer import ImportService
+from stateyard.jobs import specs as task_specs
 from stateyard.jobs import tasks as task_actions
 from stateyard.jobs.queue import JobQueue
 from stateyard.jobs.scheduler import TASK_JOB, Scheduler
@@ -91,9 +97,12 @@ class Platform:
         self.mailer = Mailer(settings)
         self.http = HttpClient(settings)
         self.engine = ActionEngine(self)
+        self.action_specs = ActionSpecs(self)
         self.machines = MachineService(self.db, self.registry, self.store, self.catalog, self.records)
         self.queue = JobQueue(self.db, self.registry, self.clock, lease_seconds=settings.job_lease_seconds)
         self.scheduler = Scheduler(self, self.queue, self.clock)
+        self.imports = ImportService(self)
+        self.exports = ExportService(self)
         #: Job kinds and their handlers; areas add theirs in _wire.
         self.job_handlers: dict[str, JobHandler] = {"noop": noop_job, TASK_JOB: run_task, MAIL_JOB: send_mail_job}
         self._watcher: asyncio.Task[None] | None = None
@@ -111,6 +120,7 @@ class Platform:
         user_actions.register(self.actions)
         self.hooks.observe("state_machine", StateMachineObserver(self.registry))
         self.entities.dependency_checks.append(machine_dependencies(self.catalog))
+        self.entities.dependency_checks.append(action_dependencies(self.action_catalog, self.actions))
         self.hooks.observe(ANY_ENTITY, RowLifecycleObserver(self.catalog, self.machines))
         self.hooks.field_providers.append(machine_routes.state_fields(self))
         machine_routes.register_endpoints(self)
@@ -123,6 +133,7 @@ class Platform:
         self.hooks.observe("action", ActionObserver(self.registry, self.actions))
         self.hooks.observe("scheduled_task", ScheduledTaskObserver(self))
         task_actions.register(self.actions)
+        io_actions.register(self.actions)
         self.registry.on_reload(self._reload_catalogs)
 
     async def _reload_catalogs(self, snapshot: Snapshot) -> None:
@@ -141,6 +152,7 @@ class Platform:
             concurrency=concurrency or self.settings.worker_concurrency,
             poll_seconds=self.settings.worker_poll_seconds,
             tick=self.scheduler.tick,
+            until_due=self.scheduler.seconds_until_due,
         )
 
     async def start(self, *, watch: bool = False, work: bool = False) -> None:
@@ -178,6 +190,7 @@ class Platform:
                 if key not in present:
                     await conn.execute(insert(META_TABLE).values(key=key, value=1))
         await self.entities.apply(list(system_definitions().values()), groups=system_document().groups, bootstrap=True)
+        await self.queue.ensure_indexes()
 
     async def apply_schema(
         self,
@@ -187,17 +200,23 @@ class Platform:
         dry_run: bool = False,
         actor: Subject = SYSTEM,
     ) -> ApplyResult:
-        """Make the database match a schema document: groups and entities, then state machines."""
-        if document.state_machines:
-            # Every machine is checked against the entities as the document leaves them before anything is
-            # written: an invalid machine must not leave the document half applied.
+        """Make the database match a schema document: groups and entities, then state machines, actions, tasks."""
+        accounts = await task_specs.check_specs(self, document, actor)
+        if document.state_machines or document.actions:
+            # Every machine and action is checked against the entities as the document leaves them before
+            # anything is written: an invalid one must not leave the document half applied.
             await self.entities.apply(document.entities, groups=document.groups, dry_run=True)
             self.machines.check_specs(document.state_machines, document.entities, (g.name for g in document.groups))
+            await self.action_specs.check_specs(document.actions, document.entities, (g.name for g in document.groups))
         result = await self.entities.apply(
             document.entities, actor=actor, groups=document.groups, allow_destructive=allow_destructive, dry_run=dry_run
         )
         machine_changes = await self.machines.apply_specs(document.state_machines, actor=actor, dry_run=dry_run)
-        changes = [*result.changes, *machine_changes]
+        action_changes = await self.action_specs.apply_specs(document.actions, actor=actor, dry_run=dry_run)
+        task_changes = await task_specs.apply_specs(
+            self, document.scheduled_tasks, accounts, actor=actor, dry_run=dry_run
+        )
+        changes = [*result.changes, *machine_changes, *action_changes, *task_changes]
         return ApplyResult(changes, applied=not dry_run and bool(changes))
 
     async def ensure_admin_from_settings(self) -> None:

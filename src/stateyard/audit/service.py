@@ -8,6 +8,7 @@ Secret values never reach the log: password hashes and ciphertexts are replaced 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,20 +22,18 @@ from stateyard.entities.compiler import Model
 HIDDEN = "[hidden]"
 
 
-def audit_view(model: Model, values: dict[str, Any]) -> dict[str, Any]:
-    """JSON-safe copy of ``values`` for the log, with secrets masked."""
-    shown: dict[str, Any] = {}
-    for key, value in values.items():
-        ctype = model.types.get(key)
-        if ctype is not None and ctype.name in ("password", "encrypted", "secret") and value is not None:
+def audit_view(model: Model, values: Mapping[str, Any], *, leave_out: Iterable[str] = ()) -> dict[str, Any]:
+    """JSON-safe copy of ``values`` for the log, without the ``leave_out`` fields, with secrets masked."""
+    shown: dict[str, Any] = msgspec.to_builtins(values)
+    for key in leave_out:
+        shown.pop(key, None)
+    for key in model.secret_columns:
+        if shown.get(key) is not None:
             shown[key] = HIDDEN
-        else:
-            shown[key] = value
-    return msgspec.to_builtins(shown)  # type: ignore[no-any-return]
+    return shown
 
 
-async def record(
-    conn: AsyncConnection,
+def entry(
     audit_model: Model,
     *,
     entity: str,
@@ -45,22 +44,30 @@ async def record(
     actor_id: uuid.UUID | None,
     owner_id: uuid.UUID | None,
     at: datetime,
-) -> None:
+) -> dict[str, Any]:
+    """The audit_log row describing one change (not written yet: see :func:`record` and :func:`record_many`)."""
+    return {
+        "id": new_id(),
+        "version": 1,
+        "created_at": at,
+        "updated_at": at,
+        "owner_id": owner_id,
+        "permission": audit_model.row_permission,
+        "entity": entity,
+        "row_id": row_id,
+        "operation": operation,
+        "before": before,
+        "after": after,
+        "actor_id": actor_id,
+    }
+
+
+async def record(conn: AsyncConnection, audit_model: Model, **change: Any) -> None:
     # Parameters rather than .values(): building a statement from values costs more than the insert.
-    await conn.execute(
-        insert(audit_model.table),
-        {
-            "id": new_id(),
-            "version": 1,
-            "created_at": at,
-            "updated_at": at,
-            "owner_id": owner_id,
-            "permission": audit_model.row_permission,
-            "entity": entity,
-            "row_id": row_id,
-            "operation": operation,
-            "before": before,
-            "after": after,
-            "actor_id": actor_id,
-        },
-    )
+    await conn.execute(insert(audit_model.table), entry(audit_model, **change))
+
+
+async def record_many(conn: AsyncConnection, audit_model: Model, entries: list[dict[str, Any]]) -> None:
+    """Write many :func:`entry` rows in one round trip (executemany)."""
+    if entries:
+        await conn.execute(insert(audit_model.table), entries)

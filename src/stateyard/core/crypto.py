@@ -29,6 +29,8 @@ class Crypto:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
         self.token_key = derive_key(secret, "stateyard:tokens")
         self._code_key = derive_key(secret, "stateyard:one-time-codes")
+        #: Signs short-lived links (export downloads): a link is no token and a token no link.
+        self.link_key = derive_key(secret, "stateyard:links")
 
     def hash_password(self, password: str) -> str:
         return self._hasher.hash(password)

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import msgspec
 import regex
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -34,6 +35,19 @@ def on_commit(callback: Callable[[], Awaitable[Any]]) -> None:
     if pending is None:
         raise RuntimeError("on_commit() called outside a write transaction")
     pending.append(callback)
+
+
+def after_commit_mark() -> int:
+    """How many after-commit callbacks the current write transaction holds (see :func:`forget_after_commit`)."""
+    pending = _after_commit.get()
+    return len(pending) if pending is not None else 0
+
+
+def forget_after_commit(mark: int) -> None:
+    """Drop the callbacks registered since ``mark``: the savepoint they belong to was rolled back."""
+    pending = _after_commit.get()
+    if pending is not None:
+        del pending[mark:]
 
 
 @asynccontextmanager
@@ -58,6 +72,14 @@ def as_dicts(result: Any) -> list[dict[str, Any]]:
     ``dict(row_mapping)`` per row, which matters on every list."""
     keys = tuple(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns are encoded by msgspec: several times faster than the json module on audit values."""
+    return _json_encoder.encode(value).decode()
 
 
 def async_url(url: str) -> str:
@@ -110,6 +132,16 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+#: What every engine shares. JSON columns are encoded by msgspec. Connections go back to the pool without
+#: the pool's own ROLLBACK: every transaction here is a ``begin()`` block, which has already committed or
+#: rolled back by then, and the extra round trip would be paid on every request (inside SQLite's one writer).
+_ENGINE_OPTIONS: dict[str, Any] = {
+    "json_serializer": _json_text,
+    "json_deserializer": msgspec.json.decode,
+    "pool_reset_on_return": None,
+}
+
+
 class Database:
     """Owns the engines; hands out read and write transactions."""
 
@@ -118,9 +150,13 @@ class Database:
         self.backend = make_url(self.url).get_backend_name()
         self.schema = schema
         if self.is_sqlite:
-            self._write_engine = create_async_engine(self.url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
+            self._write_engine = create_async_engine(
+                self.url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60, **_ENGINE_OPTIONS
+            )
             readers = max(1, min(pool_size, 8))
-            self._read_engine = create_async_engine(self.url, echo=echo, pool_size=readers, max_overflow=readers)
+            self._read_engine = create_async_engine(
+                self.url, echo=echo, pool_size=readers, max_overflow=readers, **_ENGINE_OPTIONS
+            )
             _configure_sqlite(self._write_engine, immediate=True)
             _configure_sqlite(self._read_engine, immediate=False)
         else:
@@ -128,7 +164,12 @@ class Database:
             if schema:
                 connect_args["server_settings"] = {"search_path": schema}
             self._write_engine = create_async_engine(
-                self.url, echo=echo, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
+                self.url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                connect_args=connect_args,
+                **_ENGINE_OPTIONS,
             )
             self._read_engine = self._write_engine
 

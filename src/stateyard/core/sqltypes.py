@@ -43,13 +43,15 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def __init__(self, precision: int, scale: int) -> None:
         super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self._precision = precision
+        self._scale = scale
         self._quantum = Decimal(1).scaleb(-scale)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             # Store as REAL-affinity number; converting through str keeps the value exact up to 15 digits.
             return dialect.type_descriptor(Numeric(asdecimal=False))
-        return dialect.type_descriptor(Numeric(self.impl.precision, self.impl.scale))  # type: ignore[attr-defined]
+        return dialect.type_descriptor(Numeric(self._precision, self._scale))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
         if value is None:

@@ -104,13 +104,13 @@ def parse_list_query(
     if "fields" in params:
         visible = {"id", "version", "created_at", "updated_at", "owner_id", "permission", *model.foreign_keys}
         visible |= set(model.returned_columns)
-        fields = _names(params.get("fields"))
-        bad = [f for f in fields if f not in visible]
+        selected = _names(params.get("fields"))
+        bad = [f for f in selected if f not in visible]
         if bad:
             raise bad_request(
                 f"Unknown field(s) in 'fields': {', '.join(bad)}", code="invalid-fields", parameter="fields"
             )
-        query.fields = fields
+        query.fields = selected
     for name in _names(params.get("include")):
         if name not in model.relations:
             known = ", ".join(sorted(model.relations)) or "none"

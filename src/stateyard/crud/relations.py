@@ -40,7 +40,7 @@ class Includer:
         model: Model,
         rows: Sequence[Mapping[str, Any]],
         shown: list[dict[str, Any]],
-        include: list[str],
+        include: Sequence[str],
     ) -> None:
         for name in include:
             rel = model.relations[name]
@@ -67,13 +67,14 @@ class Includer:
             readable = row_filter(subject, table, target.name, Verb.READ, snapshot.share_table)
             peekable = row_filter(subject, table, target.name, Verb.PEEK, snapshot.share_table)
             stmt = select(table, readable.label("_readable")).where(table.c.id.in_(ids), peekable)
-            for row in as_dicts(await conn.execute(stmt)):
-                readable_now = row.pop("_readable")
-                found[row["id"]] = (
-                    self.presenter.row(snapshot, target, row, subject) if readable_now else {"id": row["id"]}
+            for related in as_dicts(await conn.execute(stmt)):
+                readable_now = related.pop("_readable")
+                found[related["id"]] = (
+                    self.presenter.row(snapshot, target, related, subject) if readable_now else {"id": related["id"]}
                 )
         for row, out in zip(rows, shown, strict=True):
-            out[rel.name] = found.get(row.get(rel.column)) if row.get(rel.column) is not None else None
+            ref = row.get(rel.column)
+            out[rel.name] = found.get(ref) if ref is not None else None
 
     async def _many(
         self,
@@ -105,11 +106,13 @@ class Includer:
             ranked = base.add_columns(
                 func.row_number().over(partition_by=parent, order_by=(table.c.created_at, table.c.id)).label("_rank")
             ).subquery()
-            stmt = select(ranked).where(ranked.c._rank <= self.limit).order_by(ranked.c._parent, ranked.c._rank)
-            for row in as_dicts(await conn.execute(stmt)):
-                parent_id = row.pop("_parent")
-                row.pop("_rank")
-                grouped[parent_id].append(row)
+            # ranked.c["_parent"], not ranked.c._parent: the attribute is the column collection's own
+            # (its parent collection), and ordering by it orders by every column, id first.
+            stmt = select(ranked).where(ranked.c._rank <= self.limit).order_by(ranked.c["_parent"], ranked.c._rank)
+            for related in as_dicts(await conn.execute(stmt)):
+                parent_id = related.pop("_parent")
+                related.pop("_rank")
+                grouped[parent_id].append(related)
         for row, out in zip(rows, shown, strict=True):
             out[rel.name] = self.presenter.rows(snapshot, target, grouped[row["id"]], subject)
 

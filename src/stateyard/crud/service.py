@@ -9,11 +9,11 @@ arrives through :mod:`stateyard.crud.hooks`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, asc, desc, func, select
+from sqlalchemy import ColumnElement, Select, and_, asc, desc, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,9 +27,10 @@ from stateyard.core.errors import FieldError, ProblemError, bad_request, forbidd
 from stateyard.crud.hooks import HandlerResult, Hooks, WriteContext, WriteOptions
 from stateyard.crud.present import Presenter
 from stateyard.crud.query import ListQuery, parse_list_query
+from stateyard.crud.references import reference_problems
 from stateyard.crud.relations import Includer, related_where
 from stateyard.crud.store import RowStore
-from stateyard.crud.validation import validate_body
+from stateyard.crud.validation import validate_body, validate_create
 from stateyard.entities.compiler import Model
 from stateyard.entities.registry import Registry, Snapshot
 from stateyard.entities.schemas import RelationDef
@@ -123,14 +124,8 @@ class RecordService:
         extra_where: ColumnElement[bool] | None = None,
     ) -> Page:
         table = model.table
-        where = row_filter(subject, table, model.name, Verb.READ, snapshot.share_table)
-        if query.condition is not None:
-            where = and_(where, conditions.to_sql(query.condition, self.fields_for(model)))
-        if extra_where is not None:
-            where = and_(where, extra_where)
-        order = [desc(table.c[f]) if d else asc(table.c[f]) for f, d in query.sort]
-        order.append(asc(table.c.id))
-        stmt = select(table).where(where).order_by(*order)
+        where = self.visible_where(snapshot, subject, model, query, extra_where)
+        stmt = self.ordered(select(table).where(where), model, query)
         stmt = stmt.limit(query.per_page).offset((query.page - 1) * query.per_page)
         try:
             rows = as_dicts(await conn.execute(stmt))
@@ -149,6 +144,30 @@ class RecordService:
         if query.include:
             await self.includer.attach(conn, snapshot, subject, model, rows, data, query.include)
         return Page(data=data, total=total, page=query.page, per_page=query.per_page)
+
+    def visible_where(
+        self,
+        snapshot: Snapshot,
+        subject: Subject,
+        model: Model,
+        query: ListQuery,
+        extra_where: ColumnElement[bool] | None = None,
+    ) -> ColumnElement[bool]:
+        """The rows a list (or an export) shows: readable by ``subject`` and matching the filter."""
+        where = row_filter(subject, model.table, model.name, Verb.READ, snapshot.share_table)
+        if query.condition is not None:
+            where = and_(where, conditions.to_sql(query.condition, self.fields_for(model)))
+        if extra_where is not None:
+            where = and_(where, extra_where)
+        return where
+
+    @staticmethod
+    def ordered(stmt: Select[Any], model: Model, query: ListQuery) -> Select[Any]:
+        """The query's sort, then the id, so that equal sort values still come in a stable order."""
+        table = model.table
+        order = [desc(table.c[f]) if d else asc(table.c[f]) for f, d in query.sort]
+        order.append(asc(table.c.id))
+        return stmt.order_by(*order)
 
     async def get(self, subject: Subject, entity: str, raw_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         snapshot, model = await self.resolve(entity)
@@ -187,7 +206,7 @@ class RecordService:
         return row
 
     async def present(
-        self, subject: Subject, entity: str, row: Mapping[str, Any], include: list[str] | None = None
+        self, subject: Subject, entity: str, row: Mapping[str, Any], include: Sequence[str] | None = None
     ) -> dict[str, Any]:
         snapshot, model = await self.resolve(entity)
         shown = self.presenter.row(snapshot, model, row, subject)
@@ -217,9 +236,7 @@ class RecordService:
         self, conn: AsyncConnection, snapshot: Snapshot, subject: Subject, model: Model, body: dict[str, Any]
     ) -> dict[str, Any]:
         require_writable(subject, model, Verb.CREATE)
-        checked = validate_body(model, body, creating=True)
-        if checked.owner_id is not msgspec.UNSET and not subject.is_admin:
-            checked.errors.append(FieldError("owner_id", "forbidden", "only administrators may set the owner"))
+        checked = validate_create(model, subject, body)
         if checked.errors:
             raise invalid(checked.errors)
         await self._check_references(conn, snapshot, subject, model, checked.values)
@@ -231,7 +248,7 @@ class RecordService:
             conn,
             snapshot,
             model,
-            self._stored(model, checked.values),
+            self.stored(model, checked.values),
             actor=subject,
             owner_id=owner_id,
             permission=checked.permission,
@@ -282,7 +299,7 @@ class RecordService:
                 id=str(row_id),
                 current_version=before["version"],
             )
-        changes = self._stored(model, checked.values)
+        changes = self.stored(model, checked.values)
         if checked.permission is not None:
             if not (subject.is_admin or before["owner_id"] == subject.user_id):
                 raise forbidden("Only the owner or an administrator may change a row's permission.", field="permission")
@@ -402,7 +419,8 @@ class RecordService:
             )
         return snapshot, model, rel, model.join_tables[rel.name]
 
-    def _stored(self, model: Model, values: Mapping[str, Any]) -> dict[str, Any]:
+    def stored(self, model: Model, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated values in the form they are written: passwords hashed, secrets encrypted."""
         stored = {}
         for key, value in values.items():
             ctype = model.types.get(key)
@@ -418,20 +436,12 @@ class RecordService:
         values: Mapping[str, Any],
     ) -> None:
         """Each belongs_to value must name a row that exists and that the subject may refer to."""
-        errors = []
-        for key, value in values.items():
-            rel = model.foreign_keys.get(key)
-            if rel is None or value is None:
-                continue
-            target = snapshot.model(rel.target)
-            row = await self.store.load(conn, target, value)
-            if row is None or not await row_allows(conn, snapshot, subject, target, row, Verb.PEEK):
-                errors.append(FieldError(key, "not_found", f"there is no {rel.target} with id '{value}'"))
-                continue
-            if not await row_allows(conn, snapshot, subject, target, row, Verb.REFER):
-                raise refusal(subject, Verb.REFER, "row", target.name, f"{rel.target} {value}")
-        if errors:
-            raise invalid(errors)
+        problems = await reference_problems(conn, snapshot, subject, model, [values])
+        for problem in problems:
+            if problem.kind == "refer":
+                raise refusal(subject, Verb.REFER, "row", problem.target, f"{problem.target} {problem.value}")
+        if problems:
+            raise invalid([FieldError(p.field, p.kind, p.message) for p in problems])
 
 
 def _relation(model: Model, name: str) -> RelationDef:

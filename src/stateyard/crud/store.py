@@ -8,14 +8,15 @@ record or the version bump. Permission checks and input validation happen before
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+import msgspec
 from sqlalchemy import Select, Table, Update, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from stateyard.audit.service import audit_view, record
+from stateyard.audit.service import audit_view, entry, record, record_many
 from stateyard.auth.permissions import Subject
 from stateyard.core.clock import Clock
 from stateyard.core.errors import conflict
@@ -36,6 +37,19 @@ def _load_statement(table: Table, for_update: bool) -> Select[Any]:
 @lru_cache(maxsize=256)
 def _update_statement(table: Table) -> Update:
     return update(table).where(table.c.id == bindparam("_row_id"), table.c.version == bindparam("_row_version"))
+
+
+#: Row fields not worth keeping in a log: the timestamps and the version counter.
+UNLOGGED = ("created_at", "updated_at", "version")
+
+
+class NewRow(msgspec.Struct):
+    """A row to insert: validated, stored-form values plus the row fields a writer may choose."""
+
+    values: dict[str, Any]
+    owner_id: uuid.UUID | None = None
+    permission: int | None = None
+    row_id: uuid.UUID | None = None
 
 
 class RowStore:
@@ -61,33 +75,60 @@ class RowStore:
         permission: int | None = None,
         row_id: uuid.UUID | None = None,
     ) -> dict[str, Any]:
+        new = NewRow(dict(values), owner_id=owner_id, permission=permission, row_id=row_id)
+        return (await self.insert_many(conn, snapshot, model, [new], actor=actor))[0]
+
+    async def insert_many(
+        self, conn: AsyncConnection, snapshot: Snapshot, model: Model, rows: Sequence[NewRow], *, actor: Subject
+    ) -> list[dict[str, Any]]:
+        """Insert rows with their shares and audit records, one statement each (executemany when many)."""
         now = self.clock.now()
-        row: dict[str, Any] = {
-            "id": row_id or new_id(),
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-            "owner_id": owner_id,
-            "permission": model.row_permission if permission is None else permission,
-            **values,
-        }
-        await conn.execute(insert(model.table), row)
+        stored = [
+            {
+                "id": new.row_id or new_id(),
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "owner_id": new.owner_id,
+                "permission": model.row_permission if new.permission is None else new.permission,
+                **new.values,
+            }
+            for new in rows
+        ]
+        if not stored:
+            return stored
+        # executemany binds the same columns for every row: a column a row lacks is null, as it would be alone
+        # (validation has already filled declared defaults in).
+        first = stored[0].keys()
+        if all(row.keys() == first for row in stored):
+            uniform = stored
+        else:
+            keys = {key for row in stored for key in row}
+            uniform = [dict.fromkeys(keys) | row for row in stored]
+        await conn.execute(insert(model.table), uniform if len(uniform) > 1 else uniform[0])
         if model.row_group_ids:
-            await self.share(conn, snapshot, model.name, row["id"], model.row_group_ids)
+            await self.share_many(conn, snapshot, model.name, [row["id"] for row in stored], model.row_group_ids)
         if model.definition.audited:
-            await record(
+            audit_model = snapshot.models["audit_log"]
+            await record_many(
                 conn,
-                snapshot.models["audit_log"],
-                entity=model.name,
-                row_id=row["id"],
-                operation="create",
-                before=None,
-                after=audit_view(model, _declared(model, row)),
-                actor_id=actor.user_id,
-                owner_id=row["owner_id"],
-                at=now,
+                audit_model,
+                [
+                    entry(
+                        audit_model,
+                        entity=model.name,
+                        row_id=row["id"],
+                        operation="create",
+                        before=None,
+                        after=audit_view(model, row, leave_out=UNLOGGED),
+                        actor_id=actor.user_id,
+                        owner_id=row["owner_id"],
+                        at=now,
+                    )
+                    for row in stored
+                ],
             )
-        return row
+        return stored
 
     async def update(
         self,
@@ -159,7 +200,7 @@ class RowStore:
                 entity=model.name,
                 row_id=before["id"],
                 operation="delete",
-                before=audit_view(model, _declared(model, before)),
+                before=audit_view(model, before, leave_out=UNLOGGED),
                 after=None,
                 actor_id=actor.user_id,
                 owner_id=before["owner_id"],
@@ -242,6 +283,16 @@ class RowStore:
         group_ids: frozenset[uuid.UUID],
     ) -> None:
         """Share a row with groups, whose members then hold the row permission's group verbs."""
+        await self.share_many(conn, snapshot, entity, [row_id], group_ids)
+
+    async def share_many(
+        self,
+        conn: AsyncConnection,
+        snapshot: Snapshot,
+        entity: str,
+        row_ids: Sequence[uuid.UUID],
+        group_ids: frozenset[uuid.UUID],
+    ) -> None:
         now = self.clock.now()
         share_model = snapshot.models["row_share"]
         await conn.execute(
@@ -258,11 +309,7 @@ class RowStore:
                     "row_id": row_id,
                     "usergroup_id": group_id,
                 }
+                for row_id in row_ids
                 for group_id in sorted(group_ids)
             ],
         )
-
-
-def _declared(model: Model, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields worth keeping in a log: everything but timestamps and the version counter."""
-    return {k: v for k, v in row.items() if k not in ("created_at", "updated_at", "version")}

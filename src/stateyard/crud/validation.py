@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from stateyard.auth.permissions import Subject
 from stateyard.core.errors import FieldError
 from stateyard.entities.compiler import Model
 from stateyard.entities.types import FieldProblem, PermissionType, UuidType
@@ -97,3 +98,11 @@ def validate_body(model: Model, body: dict[str, Any], *, creating: bool) -> Vali
             if rel.required and fk not in body:
                 fail(fk, "required", f"'{fk}' is required")
     return result
+
+
+def validate_create(model: Model, subject: Subject, body: dict[str, Any]) -> Validated:
+    """A create body checked for ``subject``: the fields, and who may set the owner."""
+    checked = validate_body(model, body, creating=True)
+    if checked.owner_id is not msgspec.UNSET and not subject.is_admin:
+        checked.errors.append(FieldError("owner_id", "forbidden", "only administrators may set the owner"))
+    return checked

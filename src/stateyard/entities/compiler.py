@@ -69,6 +69,11 @@ class Model:
         }
         self.returned_columns = tuple(name for name, ctype in self.types.items() if ctype.returned)
 
+    @cached_property
+    def secret_columns(self) -> frozenset[str]:
+        """Columns whose values no log may show: password hashes and encrypted values."""
+        return frozenset(n for n, t in self.types.items() if t.name in ("password", "encrypted", "secret"))
+
     @property
     def read_only(self) -> bool:
         return self.definition.read_only
@@ -134,7 +139,7 @@ def compile_table(definition: EntityDef, metadata: MetaData) -> Table:
     for col in definition.columns:
         index = column_indexes(name, col.name, unique=col.unique, indexed=col.indexed)
         if index is not None:
-            table.append_constraint(index)  # type: ignore[arg-type]
+            table.append_constraint(index)
     for rel in definition.relations:
         if rel.type == "belongs_to":
             Index(identifier("ix", name, rel.column), table.c[rel.column])

@@ -116,7 +116,10 @@ class Migrator:
         name = fk_column.name
         (old_fk,) = current.c[name].foreign_keys
         (new_fk,) = fk_column.foreign_keys
-        old_name = str(old_fk.constraint.name) if old_fk.constraint is not None else None
+        old_constraint = old_fk.constraint
+        # A foreign key of a compiled table always belongs to its (named) ForeignKeyConstraint.
+        assert old_constraint is not None
+        old_name = str(old_constraint.name)
         new_name = str(new_fk.name)
         target = new_fk.target_fullname.split(".")[0]
         if self.sqlite:

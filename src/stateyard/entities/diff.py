@@ -30,6 +30,10 @@ ChangeKind = Literal[
     "drop_index",
     "create_machine",
     "update_machine",
+    "create_action",
+    "update_action",
+    "create_task",
+    "update_task",
 ]
 
 #: Column fields whose change needs no DDL at all: they live only in the definition.

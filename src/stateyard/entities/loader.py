@@ -53,9 +53,11 @@ def load_folder(folder: Path) -> SchemaDocument:
         for section in msgspec.structs.fields(SchemaDocument):
             items = getattr(document, section.name)
             for item in items:
-                key = f"{section.name}:{item.name}"
+                # Actions are named per entity (order.approve); everything else by its name alone.
+                name = f"{item.entity}.{item.name}" if section.name == "actions" else item.name
+                key = f"{section.name}:{name}"
                 if key in seen:
-                    raise SchemaFileError(f"{path}: '{item.name}' in {section.name} is already declared in {seen[key]}")
+                    raise SchemaFileError(f"{path}: '{name}' in {section.name} is already declared in {seen[key]}")
                 seen[key] = path
             getattr(merged, section.name).extend(items)
     return merged

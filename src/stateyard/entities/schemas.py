@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from stateyard.actions.schemas import ActionDef
 from stateyard.auth.permissions import ALL_VERBS, PermissionSpec, decode, encode, spec, verb_names
+from stateyard.jobs.schemas import TaskDef
 from stateyard.machines.schemas import MachineSpec
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -132,10 +134,14 @@ class SchemaDocument(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     groups: list[GroupDef] = msgspec.field(default_factory=list)
     entities: list[EntityDef] = msgspec.field(default_factory=list)
     state_machines: list[MachineSpec] = msgspec.field(default_factory=list)
+    actions: list[ActionDef] = msgspec.field(default_factory=list)
+    scheduled_tasks: list[TaskDef] = msgspec.field(default_factory=list)
 
 
-DEFAULT_TABLE_PERMISSION = spec(owner=["all"], group=["peek", "read", "create", "update", "delete", "execute", "refer"])
-DEFAULT_ROW_PERMISSION = spec(owner=["peek", "read", "update", "delete", "execute", "refer"])
+DEFAULT_TABLE_PERMISSION: int = spec(
+    owner=["all"], group=["peek", "read", "create", "update", "delete", "execute", "refer"]
+)
+DEFAULT_ROW_PERMISSION: int = spec(owner=["peek", "read", "update", "delete", "execute", "refer"])
 
 __all__ = [
     "ALL_VERBS",

@@ -315,7 +315,7 @@ class EntityService:
         table = old.table
         for name in old.columns:
             if name not in new.columns:
-                await conn.run_sync(lambda sync, n=name: Migrator(sync).drop_column(table, n))
+                await conn.run_sync(lambda sync, n: Migrator(sync).drop_column(table, n), name)
                 await self.store.delete(conn, current, column_model, rows[name], actor=actor)
         for position, (name, col) in enumerate(new.columns.items()):
             old_col = old.columns.get(name)
@@ -339,14 +339,14 @@ class EntityService:
             if rebuilt:
                 convert = _converter(col)
                 await conn.run_sync(
-                    lambda sync, c=col, f=convert: Migrator(sync).retype_column(table, new.table.c[c.name], f)
+                    lambda sync, c, f: Migrator(sync).retype_column(table, new.table.c[c.name], f), col, convert
                 )
                 # The rebuild dropped every index on the column, declared composite ones included.
                 for index in new.table.indexes:
                     if name in {c.name for c in index.columns}:
                         await self._create_index(conn, new, index)
             elif repr(old.table.c[name].type) != repr(new.table.c[name].type):
-                await conn.run_sync(lambda sync, n=name: Migrator(sync).resize_column(table.name, new.table.c[n]))
+                await conn.run_sync(lambda sync, n: Migrator(sync).resize_column(table.name, new.table.c[n]), name)
             if not rebuilt and (old_col.unique, old_col.indexed) != (col.unique, col.indexed):
                 await self._reindex_column(conn, old, new, name)
             wanted = column_row_values(col, position, system=name in system_columns)
@@ -374,7 +374,7 @@ class EntityService:
         for prefix in ("uq", "ix"):
             index_name = identifier(prefix, old.name, name)
             if any(i.name == index_name for i in old.table.indexes):
-                await conn.run_sync(lambda sync, i=index_name: Migrator(sync).drop_index(old.table.name, i))
+                await conn.run_sync(lambda sync, i: Migrator(sync).drop_index(old.table.name, i), index_name)
         col = new.columns[name]
         index = column_indexes(new.name, name, unique=col.unique, indexed=col.indexed)
         if index is not None:
@@ -429,7 +429,7 @@ class EntityService:
             old_rel = old.relations[name]
             if rel.type == "belongs_to" and rel.on_delete != old_rel.on_delete:
                 fk_column = new.table.c[rel.column]
-                await conn.run_sync(lambda sync, c=fk_column: Migrator(sync).replace_foreign_key(old.table, c))
+                await conn.run_sync(lambda sync, c: Migrator(sync).replace_foreign_key(old.table, c), fk_column)
             before = rows[name]
             changes = {k: v for k, v in wanted.items() if before.get(k) != v}
             if changes:
@@ -461,7 +461,7 @@ class EntityService:
 
         before, after = declared(old), declared(new)
         for name in before.keys() - after.keys():
-            await conn.run_sync(lambda sync, n=name: Migrator(sync).drop_index(old.table.name, n))
+            await conn.run_sync(lambda sync, n: Migrator(sync).drop_index(old.table.name, n), name)
         for name in after.keys() - before.keys():
             index = next(i for i in new.table.indexes if i.name == name)
             await self._create_index(conn, new, index)
@@ -485,7 +485,7 @@ class EntityService:
         self, conn: AsyncConnection, current: Snapshot, groups: Sequence[GroupDef], actor: Subject
     ) -> None:
         model = current.models["usergroup"]
-        created = []
+        created: list[dict[str, Any]] = []
         for group in groups:
             problem = name_problem(group.name, "group")
             if problem:
@@ -502,9 +502,9 @@ class EntityService:
             # The group model was compiled before these groups existed: share them now.
             ids = await self._group_ids(conn, current)
             share_with = frozenset(ids[g] for g in model.definition.row_groups if g in ids)
-            for row in created:
+            for group_row in created:
                 if share_with:
-                    await self.store.share(conn, current, "usergroup", row["id"], share_with)
+                    await self.store.share(conn, current, "usergroup", group_row["id"], share_with)
 
     async def _group_ids(self, conn: AsyncConnection, current: Snapshot) -> dict[str, uuid.UUID]:
         table = current.models["usergroup"].table
@@ -546,7 +546,7 @@ class EntityService:
                     changes=msgspec.to_builtins(changes),
                 )
             for join in model.join_tables.values():
-                await conn.run_sync(lambda sync, j=join.name: Migrator(sync).drop_table(j))
+                await conn.run_sync(lambda sync, j: Migrator(sync).drop_table(j), join.name)
             await conn.run_sync(lambda sync: Migrator(sync).drop_table(model.table.name))
             entity_model = current.models["entity"]
             assert model.row_id is not None
@@ -604,7 +604,7 @@ class EntityService:
                 )
             for index in list(model.table.indexes):
                 if old in index.columns:
-                    await conn.run_sync(lambda sync, i=str(index.name): Migrator(sync).drop_index(entity, i))
+                    await conn.run_sync(lambda sync, i: Migrator(sync).drop_index(entity, i), str(index.name))
             await conn.run_sync(lambda sync: Migrator(sync).rename_column(entity, old, new))
             column_model = current.models["entity_column"]
             assert model.row_id is not None
@@ -620,7 +620,7 @@ class EntityService:
             )
             for index in target.models[entity].table.indexes:
                 if new in {c.name for c in index.columns}:
-                    await conn.run_sync(lambda sync, i=index: Migrator(sync).create_index(i))
+                    await conn.run_sync(lambda sync, i: Migrator(sync).create_index(i), index)
             await bump_revision(conn)
         await self.registry.reload()
         return ApplyResult(changes, applied=True)

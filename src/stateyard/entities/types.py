@@ -236,6 +236,11 @@ class FloatType(_NumberType):
         return Annotated[float, _meta(col, ge=col.min, le=col.max)]
 
 
+#: A context wide enough for any declared precision: quantizing must never round here.
+_WIDE = Context(prec=80)
+_QUANTA = [Decimal(1).scaleb(-scale) for scale in range(39)]
+
+
 class DecimalType(_NumberType):
     name = "decimal"
     options = frozenset({"min", "max", "precision", "scale"})
@@ -263,8 +268,7 @@ class DecimalType(_NumberType):
         return number
 
     def _at_scale(self, col: ColumnDef, value: Decimal) -> Decimal:
-        # A context wide enough for any declared precision: quantizing must never round here.
-        return value.quantize(Decimal(1).scaleb(-self._shape(col)[1]), context=Context(prec=80))
+        return value.quantize(_QUANTA[self._shape(col)[1]], context=_WIDE)
 
     def check(self, col: ColumnDef, value: Any) -> None:
         super().check(col, value)

@@ -122,7 +122,7 @@ def _parse_rule(data: dict[str, Any], path: str, counter: list[int]) -> Rule:
         raise ConditionError(f"{path}.op", "expected an operator name")
     if op not in OPERATORS:
         raise ConditionError(f"{path}.op", f"unknown operator '{op}' (known: {', '.join(sorted(OPERATORS))})")
-    value = data.get("value")
+    value: Any = data.get("value")  # any JSON value; checked against the operator below
     if op in NO_VALUE_OPS:
         if "value" in data:
             raise ConditionError(f"{path}.value", f"'{op}' takes no value")

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2 import StrictUndefined, Template, TemplateError, Undefined, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from stateyard.core.errors import ProblemError
 
@@ -123,7 +124,7 @@ _html_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=
 
 
 @lru_cache(maxsize=256)
-def _document(source: str, html: bool) -> Any:
+def _document(source: str, html: bool) -> Template:
     return (_html_env if html else _env).from_string(source)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from tests.conftest import Api, assert_problem
 from tests.integration.crud.conftest import Probe
@@ -57,6 +59,21 @@ async def test_include_has_many(admin: Api, shelf: dict[str, Any]) -> None:
     assert bob["books"] == []
     one = (await admin.get(f"/api/author/{shelf['ann']['id']}", params={"include": "books"})).json()
     assert [b["id"] for b in one["books"]] == [b["id"] for b in shelf["books"][:2]]
+
+
+async def test_include_has_many_orders_by_creation_time(admin: Api, shelf: dict[str, Any], probe: Probe) -> None:
+    """Included rows come in creation order, not id order (they differ for rows from another clock)."""
+    one, two = shelf["books"][:2]
+    table = probe.platform.registry.snapshot.models["book"].table
+
+    async def backdate_two() -> None:
+        async with probe.platform.db.write() as conn:
+            earlier = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+            await conn.execute(update(table).where(table.c.id == uuid.UUID(two["id"])).values(created_at=earlier))
+
+    await probe.call(backdate_two)
+    body = (await admin.get(f"/api/author/{shelf['ann']['id']}", params={"include": "books"})).json()
+    assert [b["id"] for b in body["books"]] == [two["id"], one["id"]]
 
 
 async def test_include_many_to_many_and_several_at_once(admin: Api, shelf: dict[str, Any]) -> None:
