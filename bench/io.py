@@ -140,7 +140,10 @@ def _bare_values(cells: list[Any], typed: bool) -> dict[str, Any]:
             "weight": float(weight),
             "active": bool(active),
             "due": due if isinstance(due, dt.date) and not isinstance(due, dt.datetime) else due.date(),
-            "seen_at": seen_at.replace(tzinfo=dt.UTC),
+            # calamine reads a date-time at midnight as a date
+            "seen_at": dt.datetime.combine(seen_at, dt.time(0), dt.UTC)
+            if not isinstance(seen_at, dt.datetime)
+            else seen_at.replace(tzinfo=dt.UTC),
         }
     return {
         "code": code,

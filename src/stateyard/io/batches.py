@@ -149,8 +149,8 @@ class BatchChecker:
         self.compare = compare
         self.unique = unique_sets(model)
         #: unique set -> value -> first row that used it
-        self.seen: dict[tuple[str, ...], dict[Key, int]] = {fields: {} for fields in self.unique}
-        self.seen_keys: dict[Key, int] = {}
+        self.seen: dict[tuple[str, ...], dict[Any, int]] = {fields: {} for fields in self.unique}
+        self.seen_keys: dict[Any, int] = {}
 
     async def check(
         self, conn: AsyncConnection, records: Sequence[tuple[int, dict[str, Any] | RecordError]]
@@ -195,13 +195,17 @@ class BatchChecker:
         checked = await self._database_checks(conn, checked, errors)
         return BatchResult(checked, errors)
 
-    async def recheck(self, conn: AsyncConnection, items: list[Checked]) -> BatchResult:
-        """Check rows :meth:`check` passed again, in the transaction that writes them: what the
-        database says may have changed since (another writer used a value, changed or removed a row)."""
+    async def recheck(self, conn: AsyncConnection, items: list[Checked], *, thorough: bool = False) -> BatchResult:
+        """Check rows :meth:`check` passed again, in the transaction that writes them, for what may have
+        changed since: the rows an upsert found, and the rows references point to. A unique value another
+        writer took meanwhile is left to the database's constraint (asking again for every batch would cost
+        as much as the check itself); once it has refused a batch, a ``thorough`` recheck names the rows."""
         errors: list[RowError] = []
         if self.key:
             items = await self._rematch(conn, items, errors)
-        return BatchResult(await self._database_checks(conn, items, errors), errors)
+        if thorough:
+            items = await self._unique_in_database(conn, items, errors)
+        return BatchResult(await self._references(conn, items, errors), errors)
 
     async def _database_checks(
         self, conn: AsyncConnection, items: list[Checked], errors: list[RowError]
@@ -280,7 +284,7 @@ class BatchChecker:
             if problems:
                 errors.extend(_row_errors(row, problems))
                 continue
-            first = self.seen_keys.setdefault(key, row)
+            first = self.seen_keys.setdefault(key[0] if len(key) == 1 else key, row)
             if first != row:
                 errors.append(RowError(row, name, "duplicate_key", f"the same key as row {first}", name))
                 continue
@@ -360,7 +364,8 @@ class BatchChecker:
                 value = self._values(item, fields)
                 if any(v is None for v in value):
                     continue
-                first = self.seen[fields].setdefault(value, item.row)
+                # A lone value is its own key: a million 1-tuples would cost some 50 MB for nothing.
+                first = self.seen[fields].setdefault(value[0] if len(value) == 1 else value, item.row)
                 if first != item.row:
                     clash = (fields, first)
                     break

@@ -306,16 +306,26 @@ class ImportService:
                 await self._write(conn, run, result.checked)
         except (IntegrityError, DBAPIError, ProblemError) as exc:
             if run.options.on_error == "abort":
-                raise _Interrupted(_reason(run.model, exc)) from None
+                raise _Interrupted(await self._culprit(run, items) or _reason(run.model, exc)) from None
             result = await self._write_one_by_one(run, items)
         self._count(run, result)
         run.report.batches += 1
+
+    async def _culprit(self, run: _Run, items: list[Checked]) -> str | None:
+        """After the database refused a batch: the first row a thorough check now refuses, as a reason."""
+        async with self.platform.db.read() as conn:
+            await _custom_plans(conn)
+            result = await run.checker.recheck(conn, items, thorough=True)
+        if not result.errors:
+            return None
+        first = min(result.errors, key=lambda e: e.row)
+        return f"row {first.row}: {first.message}"
 
     async def _write_one_by_one(self, run: _Run, items: list[Checked]) -> BatchResult:
         """After a batch failed as a whole: each row in a savepoint of its own, to keep all but the bad ones."""
         async with self.platform.db.write() as conn:
             await _custom_plans(conn)
-            result = await run.checker.recheck(conn, items)
+            result = await run.checker.recheck(conn, items, thorough=True)
             kept: list[Checked] = []
             for item in result.checked:
                 try:
