@@ -119,7 +119,8 @@ class ActionEngine:
             inputs = validate_inputs(
                 action.in_fields,
                 attributes,
-                extra=(instance_key,),
+                # An action that acts on no row takes no row id: passing one is a mistake, not a no-op.
+                extra=(instance_key,) if action.instance_required else (),
                 max_file_bytes=platform.settings.max_body_bytes,
             )
         except ProblemError as exc:

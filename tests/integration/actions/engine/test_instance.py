@@ -70,6 +70,26 @@ async def test_an_instance_of_another_entity_is_not_found(
     await before.check()
 
 
+async def test_an_action_on_no_row_refuses_a_row_id(
+    admin: Api, seller: Api, order_flow: Any, probe: MachineProbe
+) -> None:
+    """A row id given to an action that acts on no row is a caller's mistake: refused, not silently ignored."""
+    greet = action(
+        name="greet",
+        instance_required=False,
+        groups=[],
+        in_fields=[],
+        outcomes=[{"type": "client.notify", "attributes": {"message": "hello"}}],
+    )
+    await declare(admin, greet)
+    order = await new_order(seller)
+    before = await remember(probe)
+    body = assert_problem(await call(seller, "greet", {"order_id": order["id"]}), 422, "validation")
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [("order_id", "unknown")]
+    await before.check()
+    assert kinds(await call(seller, "greet", {})) == ["client.notify"]
+
+
 async def test_the_caller_needs_execute_on_the_instance(
     admin: Api, seller: Api, buyer: Api, order_flow: Any, probe: MachineProbe
 ) -> None:
