@@ -289,6 +289,10 @@ class XlsxSource(Source):
         if wanted is None:
             return book.get_sheet_by_index(0)
         if isinstance(wanted, int) and not isinstance(wanted, bool):
+            # A form field cannot say whether "2024" is a position or a name: a number that is no
+            # position of this file but names one of its sheets means that sheet.
+            if not 1 <= wanted <= len(names) and str(wanted) in names:
+                return book.get_sheet_by_name(str(wanted))
             if not 1 <= wanted <= len(names):
                 raise SourceError(f"there is no sheet {wanted}: the file has {len(names)} (counting from 1)")
             return book.get_sheet_by_index(wanted - 1)

@@ -195,6 +195,24 @@ async def test_xlsx_sheet_by_name_and_by_number(admin: Api, item: Any) -> None:
     assert row_errors(body) == [(2, "code", "required")]
 
 
+async def test_a_sheet_named_by_a_number_through_a_form_field(admin: Api, item: Any) -> None:
+    """A form field cannot say whether "2024" is a position or a name: a number that is no position of the
+    file but names one of its sheets means that sheet; a number that is a position means the position."""
+    data = xlsx_bytes(
+        {
+            "Cover": [["just", "a", "cover sheet"], ["x", "y", "z"]],
+            "2024": [["code", "name"], ["Y-1", "by year"]],
+            "1": [["code", "name"], ["P-1", "named one"]],
+        }
+    )
+    result(await upload(admin, "item", "book.xlsx", data, sheet="2024"))
+    assert await names(admin) == [("Y-1", "by year", 0)]
+    body = assert_problem(await upload(admin, "item", "book.xlsx", data, sheet="1"), 422, "import-invalid")
+    assert body["unknown_headers"] == ["just", "a", "cover sheet"]
+    assert row_errors(body) == [(2, "code", "required")]
+    assert await names(admin) == [("Y-1", "by year", 0)]
+
+
 @pytest.mark.parametrize("sheet", ["Missing", 4, 0])
 async def test_an_unknown_sheet_is_400_naming_the_sheets(admin: Api, item: Any, probe: Probe, sheet: Any) -> None:
     data = xlsx_bytes({"One": ROWS, "Two": ROWS, "Three": ROWS})

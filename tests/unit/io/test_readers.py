@@ -215,6 +215,8 @@ def test_xlsx_sheets_by_name_and_number() -> None:
     assert source("xlsx", data).headers == ["a"]
     assert source("xlsx", data, sheet="Second").headers == ["b"]
     assert source("xlsx", data, sheet=2).headers == ["b"]
+    named = xlsx([["a"], [1]], title="First", more={"2024": [["y"], [2]]})
+    assert source("xlsx", named, sheet=2024).headers == ["y"]
     for wrong in ("Third", 3, 0, -1):
         with pytest.raises(SourceError):
             source("xlsx", data, sheet=wrong)
