@@ -100,7 +100,7 @@ class ActionSpecs:
         snapshot = self.platform.registry.snapshot
         declared = [merge_system(d) for d in entities]
         planned = compile_snapshot(0, ((d, None, None) for d in declared), {}) if declared else snapshot
-        # Only the names of groups matter to the check: new ones get a placeholder id.
+        # Only the names of groups matter to the check: groups not created yet stand in with a nil id.
         names = {**{g: uuid.UUID(int=0) for g in groups}, **snapshot.groups}
         view = Snapshot(snapshot.revision, {**snapshot.models, **planned.models}, snapshot.metadata, names)
         existing = await self._existing()

@@ -18,6 +18,7 @@ import csv
 import io
 import itertools
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import IO, Any, Literal
 
@@ -69,7 +70,7 @@ class ReadOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 Record = dict[str, Any] | RecordError
 
 
-class Source:
+class Source(ABC):
     """A readable file: its header (None when each record brings its own keys) and its records."""
 
     #: True when values arrive typed as JSON (no cell conversion needed).
@@ -79,8 +80,9 @@ class Source:
     file: IO[bytes]
     size = 0
 
+    @abstractmethod
     def records(self) -> Iterator[tuple[int, Record]]:
-        raise NotImplementedError  # pragma: no cover - every format overrides it
+        """Each record with the number a person finds it by in the file."""
 
     def progress(self) -> tuple[int, int]:
         """(done, total) in the unit the format can count cheaply: bytes read (rows for XLSX)."""

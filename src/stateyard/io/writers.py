@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import tempfile
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
@@ -31,7 +32,7 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
-class TableWriter:
+class TableWriter(ABC):
     media_type: ClassVar[str]
     extension: ClassVar[str]
 
@@ -40,8 +41,9 @@ class TableWriter:
         self.columns = list(columns)
         self.kinds = list(kinds)
 
+    @abstractmethod
     def write(self, rows: Iterable[Sequence[Any]]) -> None:
-        raise NotImplementedError  # pragma: no cover - every format overrides it
+        """Write these rows (values in ``columns`` order) to the sink."""
 
     def finish(self) -> None:
         """Write what closes the file (a JSON array's bracket, a workbook's archive)."""
