@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-import msgspec
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from stateyard.core.bulk import insert_rows
 from stateyard.core.ids import new_id
 from stateyard.entities.compiler import Model
 
@@ -23,8 +23,11 @@ HIDDEN = "[hidden]"
 
 
 def audit_view(model: Model, values: Mapping[str, Any], *, leave_out: Iterable[str] = ()) -> dict[str, Any]:
-    """JSON-safe copy of ``values`` for the log, without the ``leave_out`` fields, with secrets masked."""
-    shown: dict[str, Any] = msgspec.to_builtins(values)
+    """Copy of ``values`` for the log, without the ``leave_out`` fields, with secrets masked.
+
+    Values stay as they are (ids, dates, decimals): the JSON column's encoder writes them as
+    their usual strings, with no converted copy made first."""
+    shown = dict(values)
     for key in leave_out:
         shown.pop(key, None)
     for key in model.secret_columns:
@@ -44,10 +47,12 @@ def entry(
     actor_id: uuid.UUID | None,
     owner_id: uuid.UUID | None,
     at: datetime,
+    entry_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """The audit_log row describing one change (not written yet: see :func:`record` and :func:`record_many`)."""
+    """The audit_log row describing one change (not written yet: see :func:`record` and :func:`record_many`).
+    Writers of many records draw their ids together (:func:`new_ids`) and pass each one's ``entry_id``."""
     return {
-        "id": new_id(),
+        "id": entry_id or new_id(),
         "version": 1,
         "created_at": at,
         "updated_at": at,
@@ -69,5 +74,4 @@ async def record(conn: AsyncConnection, audit_model: Model, **change: Any) -> No
 
 async def record_many(conn: AsyncConnection, audit_model: Model, entries: list[dict[str, Any]]) -> None:
     """Write many :func:`entry` rows in one round trip (executemany)."""
-    if entries:
-        await conn.execute(insert(audit_model.table), entries)
+    await insert_rows(conn, audit_model.table, entries)

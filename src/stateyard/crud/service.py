@@ -421,10 +421,11 @@ class RecordService:
 
     def stored(self, model: Model, values: Mapping[str, Any]) -> dict[str, Any]:
         """Validated values in the form they are written: passwords hashed, secrets encrypted."""
-        stored = {}
-        for key, value in values.items():
-            ctype = model.types.get(key)
-            stored[key] = ctype.store(value, self.crypto) if ctype is not None and value is not None else value
+        stored = dict(values)
+        for key, ctype in model.stored_forms.items():
+            value = stored.get(key)
+            if value is not None:
+                stored[key] = ctype.store(value, self.crypto)
         return stored
 
     async def _check_references(

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from stateyard.audit.service import audit_view, entry, record, record_many
 from stateyard.auth.permissions import Subject
+from stateyard.core.bulk import insert_rows
 from stateyard.core.clock import Clock
 from stateyard.core.errors import conflict
-from stateyard.core.ids import new_id
+from stateyard.core.ids import new_id, new_ids
 from stateyard.entities.compiler import Model
 from stateyard.entities.registry import Snapshot
 
@@ -83,9 +84,10 @@ class RowStore:
     ) -> list[dict[str, Any]]:
         """Insert rows with their shares and audit records, one statement each (executemany when many)."""
         now = self.clock.now()
+        ids = new_ids(len(rows))
         stored = [
             {
-                "id": new.row_id or new_id(),
+                "id": new.row_id or ids[index],
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
@@ -93,7 +95,7 @@ class RowStore:
                 "permission": model.row_permission if new.permission is None else new.permission,
                 **new.values,
             }
-            for new in rows
+            for index, new in enumerate(rows)
         ]
         if not stored:
             return stored
@@ -105,17 +107,19 @@ class RowStore:
         else:
             keys = {key for row in stored for key in row}
             uniform = [dict.fromkeys(keys) | row for row in stored]
-        await conn.execute(insert(model.table), uniform if len(uniform) > 1 else uniform[0])
+        await insert_rows(conn, model.table, uniform)
         if model.row_group_ids:
             await self.share_many(conn, snapshot, model.name, [row["id"] for row in stored], model.row_group_ids)
         if model.definition.audited:
             audit_model = snapshot.models["audit_log"]
+            entry_ids = new_ids(len(stored))
             await record_many(
                 conn,
                 audit_model,
                 [
                     entry(
                         audit_model,
+                        entry_id=entry_id,
                         entity=model.name,
                         row_id=row["id"],
                         operation="create",
@@ -125,7 +129,7 @@ class RowStore:
                         owner_id=row["owner_id"],
                         at=now,
                     )
-                    for row in stored
+                    for row, entry_id in zip(stored, entry_ids, strict=True)
                 ],
             )
         return stored

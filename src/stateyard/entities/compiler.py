@@ -74,6 +74,11 @@ class Model:
         """Columns whose values no log may show: password hashes and encrypted values."""
         return frozenset(n for n, t in self.types.items() if t.name in ("password", "encrypted", "secret"))
 
+    @cached_property
+    def stored_forms(self) -> dict[str, ColumnType]:
+        """Columns whose values are written in another form than validated (hashed, encrypted)."""
+        return {n: t for n, t in self.types.items() if type(t).store is not ColumnType.store}
+
     @property
     def read_only(self) -> bool:
         return self.definition.read_only
