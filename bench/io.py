@@ -8,7 +8,8 @@
    decimal, float, boolean, date, datetime), a non-admin user, and a CSV and an XLSX file of
    ``--rows`` rows.
 2. Import: Stateyard's import service (as that user: every row checked like a create, one
-   audit record per row, committed batches) against a bare loop that reads the same file (stdlib
+   audit record per row, committed batches; the garbage collector tuned first, as the
+   ``stateyard`` commands do, see ``stateyard.core.heap``) against a bare loop that reads the same file (stdlib
    csv, or python-calamine), converts each cell with the plain type constructor and inserts
    batches of 1000 with ``executemany`` into an identical table, committing each.
 3. Export: Stateyard's export (the rows the user may read, through the presenter, into its CSV
@@ -296,7 +297,7 @@ async def timed(work: Callable[[], Awaitable[int]]) -> tuple[int, float]:
 async def measure(session: harness.Session, rows: int, rounds: int) -> dict[str, dict[str, float]]:
     import msgspec
 
-    from stateyard.core.heap import freeze_startup_heap
+    from stateyard.core.heap import tune_garbage_collector
     from stateyard.entities.schemas import EntityDef
 
     folder = session.folder
@@ -313,7 +314,7 @@ async def measure(session: harness.Session, rows: int, rounds: int) -> dict[str,
         user, _ = await harness.create_user(platform)
         subject = await platform.auth.subject_for_user(user["id"])
         # As the commands do once their platform is started (``stateyard import`` included).
-        freeze_startup_heap()
+        tune_garbage_collector()
         for kind in ("csv", "xlsx"):
             ours_entity, bare_entity = f"io_{kind}", f"bare_{kind}"
             ours_times: list[float] = []

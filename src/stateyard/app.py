@@ -13,7 +13,7 @@ from sqlalchemy import text
 from stateyard.actions.routes import ROUTES as ACTION_ROUTES
 from stateyard.config import Settings, load_settings
 from stateyard.core.clock import Clock
-from stateyard.core.heap import freeze_startup_heap
+from stateyard.core.heap import tune_garbage_collector
 from stateyard.core.http import EXCEPTION_HANDLERS, json_response, platform_of
 from stateyard.crud.routes import ROUTES as RECORD_ROUTES
 from stateyard.io.routes import ROUTES as EXPORT_ROUTES
@@ -50,9 +50,9 @@ def create_app(
     platform: Platform | None = None,
     watch_schema: bool = True,
     run_worker: bool | None = None,
-    freeze_heap: bool = False,
+    tune_gc: bool = False,
 ) -> Litestar:
-    """The HTTP app on ``platform``. ``freeze_heap`` is for a process that serves this one app until
+    """The HTTP app on ``platform``. ``tune_gc`` is for a process that serves this one app until
     it exits (see :mod:`stateyard.core.heap`)."""
     settings = settings or load_settings()
     platform = platform or Platform(settings, clock=clock)
@@ -60,8 +60,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await platform.start(watch=watch_schema, work=settings.run_worker if run_worker is None else run_worker)
-        if freeze_heap:
-            freeze_startup_heap()
+        if tune_gc:
+            tune_garbage_collector()
         try:
             yield
         finally:

@@ -14,7 +14,7 @@ import click
 from stateyard.auth.permissions import SYSTEM, Subject
 from stateyard.config import Settings, load_settings
 from stateyard.core.errors import ProblemError
-from stateyard.core.heap import freeze_startup_heap
+from stateyard.core.heap import tune_garbage_collector
 from stateyard.entities.diff import Change
 from stateyard.entities.loader import SchemaFileError, load_folder
 from stateyard.platform import Platform
@@ -24,9 +24,9 @@ MARKS = {True: "!", False: "+"}
 
 
 def _run(
-    settings: Settings, work: Callable[[Platform], Awaitable[T]], *, watch: bool = False, freeze_heap: bool = False
+    settings: Settings, work: Callable[[Platform], Awaitable[T]], *, watch: bool = False, tune_gc: bool = False
 ) -> T:
-    """Run ``work`` on a started platform. ``freeze_heap`` is for commands that work long or on many
+    """Run ``work`` on a started platform. ``tune_gc`` is for commands that work long or on many
     rows (see :mod:`stateyard.core.heap`); quick ones gain nothing from it."""
 
     async def main() -> T:
@@ -34,8 +34,8 @@ def _run(
         try:
             # A long-running command watches for definitions and security changes made by other processes.
             await platform.start(watch=watch)
-            if freeze_heap:
-                freeze_startup_heap()
+            if tune_gc:
+                tune_garbage_collector()
             return await work(platform)
         finally:
             await platform.stop()
@@ -92,7 +92,7 @@ def serve(host: str | None, port: int | None, no_worker: bool) -> None:
     # An override of None is no override: run_worker then comes from the environment.
     settings = load_settings(host=host, port=port, run_worker=False if no_worker else None)
     uvicorn.run(
-        create_app(settings, freeze_heap=True),
+        create_app(settings, tune_gc=True),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -150,7 +150,7 @@ def worker(concurrency: int | None) -> None:
         await runner.run(stop)
         click.echo(f"worker {runner.name} stopped", err=True)
 
-    _run(settings, work, watch=True, freeze_heap=True)
+    _run(settings, work, watch=True, tune_gc=True)
 
 
 @main.group()
@@ -314,7 +314,7 @@ def import_file(
                 for handle in opened:
                     handle.close()
 
-    report = _run(settings, work, freeze_heap=True)
+    report = _run(settings, work, tune_gc=True)
     verb = "Would import" if report.dry_run else "Imported"
     click.echo(
         f"{verb} {report.imported} row(s), updated {report.updated}, unchanged {report.unchanged}, "
@@ -398,7 +398,7 @@ def export_file(
         partial.replace(output)
         return count
 
-    count = _run(settings, work, freeze_heap=True)
+    count = _run(settings, work, tune_gc=True)
     click.echo(f"Exported {count} row(s) to {output}")
 
 

@@ -54,6 +54,8 @@ class ColumnType(ABC):
     returned: ClassVar[bool] = True
     #: Unique/indexed make sense only on values the database can compare.
     indexable: ClassVar[bool] = True
+    #: The Python type of a validated value (``Any`` for JSON), or None when it is not one type.
+    value_type: ClassVar[Any] = None
 
     @abstractmethod
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]: ...
@@ -90,6 +92,7 @@ def _meta(col: ColumnDef, **constraints: Any) -> msgspec.Meta:
 
 class StringType(ColumnType):
     name = "string"
+    value_type = str
     options = frozenset({"max_length", "min_length", "pattern"})
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
@@ -200,6 +203,7 @@ class _NumberType(ColumnType):
 
 class IntegerType(_NumberType):
     name = "integer"
+    value_type = int
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
         return BigInteger().with_variant(Integer(), "sqlite")
@@ -220,6 +224,7 @@ class IntegerType(_NumberType):
 
 class FloatType(_NumberType):
     name = "float"
+    value_type = float
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
         return Float(precision=53)
@@ -243,6 +248,7 @@ _QUANTA = [Decimal(1).scaleb(-scale) for scale in range(39)]
 
 class DecimalType(_NumberType):
     name = "decimal"
+    value_type = Decimal
     options = frozenset({"min", "max", "precision", "scale"})
     DEFAULT_PRECISION, DEFAULT_SCALE = 18, 2
 
@@ -267,22 +273,25 @@ class DecimalType(_NumberType):
             raise FieldProblem("type", "expected a finite decimal number")
         return number
 
-    def _at_scale(self, col: ColumnDef, value: Decimal) -> Decimal:
-        return value.quantize(_QUANTA[self._shape(col)[1]], context=_WIDE)
-
     def check(self, col: ColumnDef, value: Any) -> None:
-        super().check(col, value)
-        precision, scale = self._shape(col)
-        # Trailing zeros are no extra digits: 12.300 fits a scale of 2, 12.305 does not.
-        if value != self._at_scale(col, value):
-            raise FieldProblem("scale", f"at most {scale} digits after the decimal point")
-        if value.adjusted() + 1 > precision - scale:
-            raise FieldProblem("precision", f"at most {precision - scale} digits before the decimal point")
+        self._fitted(col, value)
 
     def validate(self, col: ColumnDef, value: Any) -> Any:
-        # Always at the column's scale, so that what a create answers is what a later read shows.
-        number = self._at_scale(col, super().validate(col, value))
-        return number.copy_abs() if number.is_zero() else number
+        return self._fitted(col, self.parse(value))
+
+    def _fitted(self, col: ColumnDef, value: Decimal) -> Decimal:
+        """The value at the column's scale, so that what a create answers is what a later read shows;
+        refused if that would round it or it has more digits before the point than the column."""
+        super().check(col, value)
+        precision, scale = self._shape(col)
+        # Digits before the point first: quantizing 1E+100 to cents would overflow the context.
+        if not value.is_zero() and value.adjusted() + 1 > precision - scale:
+            raise FieldProblem("precision", f"at most {precision - scale} digits before the decimal point")
+        scaled = value.quantize(_QUANTA[scale], context=_WIDE)
+        # Trailing zeros are no extra digits: 12.300 fits a scale of 2, 12.305 does not.
+        if scaled != value:
+            raise FieldProblem("scale", f"at most {scale} digits after the decimal point")
+        return scaled.copy_abs() if scaled.is_zero() else scaled
 
     def annotation(self, col: ColumnDef) -> Any:
         return Annotated[Decimal, _meta(col)]
@@ -299,6 +308,7 @@ class DecimalType(_NumberType):
 
 class BooleanType(ColumnType):
     name = "boolean"
+    value_type = bool
     indexable = True
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
@@ -316,6 +326,7 @@ class BooleanType(ColumnType):
 class DateType(ColumnType):
     # No min/max: ColumnDef bounds are numbers, so a date bound could be declared but never checked.
     name = "date"
+    value_type = dt.date
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
         return Date()
@@ -336,6 +347,7 @@ class DateType(ColumnType):
 
 class DateTimeType(ColumnType):
     name = "datetime"
+    value_type = dt.datetime
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
         return UTCDateTime()
@@ -364,6 +376,7 @@ class DateTimeType(ColumnType):
 
 class JsonType(ColumnType):
     name = "json"
+    value_type = Any
     filterable = False
     sortable = False
     indexable = False
@@ -380,6 +393,7 @@ class JsonType(ColumnType):
 
 class EnumType(ColumnType):
     name = "enum"
+    value_type = str
     options = frozenset({"options"})
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
@@ -412,6 +426,7 @@ class EnumType(ColumnType):
 
 class UuidType(ColumnType):
     name = "uuid"
+    value_type = uuid.UUID
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
         return Uuid(as_uuid=True)
@@ -494,6 +509,7 @@ class PermissionType(ColumnType):
     """A permission value: an integer in the database, ``{guest, owner, group}`` lists in the API."""
 
     name = "permission"
+    value_type = int
     sortable = False
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:

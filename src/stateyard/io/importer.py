@@ -14,9 +14,7 @@ on a key completes.
 
 from __future__ import annotations
 
-import pickle
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -29,13 +27,13 @@ from stateyard.core.errors import FieldError, ProblemError, bad_request, invalid
 from stateyard.crud.hooks import RowObserver, WriteContext
 from stateyard.crud.service import require_writable
 from stateyard.crud.store import NewRow
-from stateyard.crud.validation import Validated
 from stateyard.entities.compiler import Model
 from stateyard.entities.registry import Snapshot
 from stateyard.io.batches import BatchChecker, BatchResult, Checked, Converter, RowError
 from stateyard.io.errors import RecordError, SourceError
 from stateyard.io.mapping import HeaderMap, IgnoredHeader, importable_fields
 from stateyard.io.readers import Source
+from stateyard.io.spool import Spool
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -116,38 +114,6 @@ class _Interrupted(Exception):
         self.reason = reason
 
 
-class Spool:
-    """Checked batches kept on disk between the two passes, so the file is read and checked once
-    and memory stays flat. Only this process writes and reads it, within one import.
-
-    Rows are kept as plain tuples: pickling them costs a fraction of pickling the Structs.
-    """
-
-    def __init__(self) -> None:
-        self.file = tempfile.TemporaryFile(prefix="stateyard-import-")  # noqa: SIM115 - closed by close()
-        self.batches = 0
-
-    def add(self, items: list[Checked]) -> None:
-        rows = [
-            (i.row, i.values, i.validated.row_id, i.validated.permission, i.validated.owner_id, i.before, i.changes)
-            for i in items
-        ]
-        pickle.dump(rows, self.file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.batches += 1
-
-    def __iter__(self) -> Iterator[list[Checked]]:
-        self.file.seek(0)
-        for _ in range(self.batches):
-            rows = pickle.load(self.file)  # noqa: S301 - our own temp file, written just before
-            yield [
-                Checked(row, values, Validated(values, [], row_id, None, permission, owner_id), before, changes)
-                for row, values, row_id, permission, owner_id, before, changes in rows
-            ]
-
-    def close(self) -> None:
-        self.file.close()
-
-
 class ImportService:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
@@ -178,7 +144,7 @@ class ImportService:
         converter = Converter(model, headers, typed=source.typed)
         checker = BatchChecker(snapshot, model, subject, converter, key=options.key, compare=self._same_value(model))
         run = _Run(snapshot, model, subject, options, report, headers, checker)
-        spool = Spool()
+        spool = Spool(model)
         try:
             await self._check_file(run, source, spool, progress)
             if options.dry_run:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Boolean, Column, Date, Float, Integer, MetaData, String, Table, Uuid, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from stateyard.core.bulk import insert_rows
 from stateyard.core.db import Database
@@ -105,4 +105,20 @@ async def test_a_refused_row_refuses_the_batch_as_the_database_says(db: tuple[Da
     with pytest.raises(IntegrityError):
         async with database.write() as conn:
             await insert_rows(conn, ours, rows)
+    assert await _stored(database, ours) == []
+
+
+async def test_a_value_too_long_for_its_column_is_refused_not_cut(db: tuple[Database, Table, Table]) -> None:
+    database, ours, theirs = db
+    if not database.is_postgres:
+        pytest.skip("SQLite keeps text of any length in a VARCHAR(n) column")
+    for changes in ({"code": "X" * 17}, {"price": Decimal("12345678901.5")}):
+        rows = _rows(3)
+        rows[1] |= changes
+        with pytest.raises(DBAPIError):
+            async with database.write() as conn:
+                await insert_rows(conn, ours, rows)
+        with pytest.raises(DBAPIError):
+            async with database.write() as conn:
+                await conn.execute(insert(theirs), rows)
     assert await _stored(database, ours) == []

@@ -1,10 +1,10 @@
-"""freeze_startup_heap: what is alive after start-up leaves the cyclic collector's later walks."""
+"""tune_garbage_collector: what is alive after start-up leaves the cyclic collector's later walks."""
 
 from __future__ import annotations
 
 import gc
 
-from stateyard.core.heap import freeze_startup_heap
+from stateyard.core.heap import YOUNG_THRESHOLD, tune_garbage_collector
 
 
 class _Cycle:
@@ -12,14 +12,17 @@ class _Cycle:
         self.me = self
 
 
-def test_live_objects_are_frozen_and_garbage_is_collected_first() -> None:
+def test_live_objects_are_frozen_garbage_is_collected_first_and_young_objects_less_often() -> None:
+    thresholds = gc.get_threshold()
     _Cycle()  # garbage from "start-up": collected, not frozen
     kept = _Cycle()
     try:
-        freeze_startup_heap()
+        tune_garbage_collector()
         assert gc.get_freeze_count() > 0
         assert not any(isinstance(o, _Cycle) for o in gc.get_objects())  # frozen objects are not tracked as live
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *thresholds[1:])
         assert kept.me is kept
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     assert sum(isinstance(o, _Cycle) for o in gc.get_objects()) == 1

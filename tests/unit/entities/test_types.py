@@ -221,3 +221,18 @@ def test_decimals_come_out_at_the_column_scale(value: Any, options: dict[str, An
             validate("decimal", value, **options)
         return
     assert str(validate("decimal", value, **options)) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [("1E+100", "precision"), ("-1E+40", "precision"), ("1E-100", "scale"), ("99999999999", "precision")],
+)
+def test_decimals_of_extreme_exponents_are_refused_as_problems(value: str, code: str) -> None:
+    # A value quantized to the scale first would overflow the decimal context (an exception, not a problem).
+    with pytest.raises(FieldProblem) as refused:
+        validate("decimal", value, precision=12, scale=2)
+    assert refused.value.code == code
+
+
+def test_a_zero_of_any_exponent_is_zero() -> None:
+    assert str(validate("decimal", "0E+100", precision=12, scale=2)) == "0.00"
