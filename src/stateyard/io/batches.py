@@ -361,11 +361,16 @@ class BatchChecker:
         for item in checked:
             clash = None
             for fields in self.unique:
-                value = self._values(item, fields)
-                if any(v is None for v in value):
-                    continue
                 # A lone value is its own key: a million 1-tuples would cost some 50 MB for nothing.
-                first = self.seen[fields].setdefault(value[0] if len(value) == 1 else value, item.row)
+                if len(fields) == 1:
+                    key = self._final(item, fields[0])
+                    if key is None:
+                        continue
+                else:
+                    key = self._values(item, fields)
+                    if any(v is None for v in key):
+                        continue
+                first = self.seen[fields].setdefault(key, item.row)
                 if first != item.row:
                     clash = (fields, first)
                     break
