@@ -73,5 +73,5 @@ async def record(conn: AsyncConnection, audit_model: Model, **change: Any) -> No
 
 
 async def record_many(conn: AsyncConnection, audit_model: Model, entries: list[dict[str, Any]]) -> None:
-    """Write many :func:`entry` rows in one round trip (executemany)."""
+    """Write many :func:`entry` rows in one round trip (see :func:`insert_rows`)."""
     await insert_rows(conn, audit_model.table, entries)
