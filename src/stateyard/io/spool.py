@@ -108,7 +108,7 @@ class Spool:
             payload = self.file.read(size)
             if kind == _PICKLED:
                 rows = pickle.loads(payload)  # noqa: S301 - our own temp file, written just before
-                yield [_unpickled(*row) for row in rows]
+                yield [_restored(*row) for row in rows]
             else:
                 assert self._decoder is not None
                 yield [_unpacked(row) for row in self._decoder.decode(payload)]
@@ -121,7 +121,7 @@ def _unpacked(row: Any) -> Checked:
     values = {k: v for k, v in msgspec.structs.asdict(row.values).items() if v is not _UNSET}
     before, changes = (None, {}) if row.found is None else pickle.loads(row.found)  # noqa: S301 - as above
     owner_id = row.owner_id if row.owner_set else _UNSET
-    return Checked(row.row, values, Validated(values, [], row.row_id, None, row.permission, owner_id), before, changes)
+    return _restored(row.row, values, row.row_id, row.permission, owner_id, before, changes)
 
 
 def _pickled(item: Checked) -> tuple[Any, ...]:
@@ -129,7 +129,8 @@ def _pickled(item: Checked) -> tuple[Any, ...]:
     return (item.row, item.values, checked.row_id, checked.permission, checked.owner_id, item.before, item.changes)
 
 
-def _unpickled(
+def _restored(
     row: int, values: dict[str, Any], row_id: Any, permission: Any, owner_id: Any, before: Any, changes: Any
 ) -> Checked:
+    """A spooled row as the checker left it (whichever way it was written)."""
     return Checked(row, values, Validated(values, [], row_id, None, permission, owner_id), before, changes)
