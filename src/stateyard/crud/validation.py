@@ -34,17 +34,17 @@ def validate_body(model: Model, body: dict[str, Any], *, creating: bool) -> Vali
     def fail(field: str, code: str, message: str) -> None:
         result.errors.append(FieldError(field, code, message))
 
+    columns, validators, values = model.columns, model.validators, result.values
     for key, raw in body.items():
-        if key in model.columns:
-            col, ctype = model.columns[key], model.types[key]
+        if key in columns:
             if raw is None:
-                if col.required:
+                if columns[key].required:
                     fail(key, "required", f"'{key}' is required and cannot be null")
                 else:
-                    result.values[key] = None
+                    values[key] = None
                 continue
             try:
-                result.values[key] = ctype.validate(col, raw)
+                values[key] = validators[key](raw)
             except FieldProblem as exc:
                 fail(key, exc.code, exc.message)
         elif key in model.foreign_keys:

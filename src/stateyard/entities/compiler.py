@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any
 
@@ -73,6 +73,11 @@ class Model:
     def secret_columns(self) -> frozenset[str]:
         """Columns whose values no log may show: password hashes and encrypted values."""
         return frozenset(n for n, t in self.types.items() if t.name in ("password", "encrypted", "secret"))
+
+    @cached_property
+    def validators(self) -> dict[str, Callable[[Any], Any]]:
+        """Each column's :meth:`ColumnType.validator`: how a create or patch checks its values."""
+        return {name: ctype.validator(self.columns[name]) for name, ctype in self.types.items()}
 
     @cached_property
     def stored_forms(self) -> dict[str, ColumnType]:

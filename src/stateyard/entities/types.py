@@ -12,7 +12,9 @@ import math
 import re
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from decimal import Context, Decimal, InvalidOperation
+from functools import partial
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -84,6 +86,15 @@ class ColumnType(ABC):
         self.check(col, parsed)
         return parsed
 
+    def checks(self, col: ColumnDef) -> bool:
+        """Whether :meth:`check` can refuse a parsed value of this column (it has constraints to check)."""
+        return type(self).check is not ColumnType.check
+
+    def validator(self, col: ColumnDef) -> Callable[[Any], Any]:
+        """:meth:`validate` for one column as one callable, for code that validates many values of
+        it (every row of an import): a column with nothing to check is validated by :meth:`parse` alone."""
+        return partial(self.validate, col) if self.checks(col) else self.parse
+
 
 def _meta(col: ColumnDef, **constraints: Any) -> msgspec.Meta:
     kept = {k: v for k, v in constraints.items() if v is not None}
@@ -104,6 +115,9 @@ class StringType(ColumnType):
         if "\x00" in value:
             raise FieldProblem("format", "text may not contain NUL characters")
         return value
+
+    def checks(self, col: ColumnDef) -> bool:
+        return col.max_length is not None or col.min_length is not None or col.pattern is not None
 
     def check(self, col: ColumnDef, value: Any) -> None:
         if col.max_length is not None and len(value) > col.max_length:
@@ -149,6 +163,9 @@ class EmailType(StringType):
         # Addresses compare case-insensitively in practice; store one form so unique works.
         return text.lower()
 
+    def checks(self, col: ColumnDef) -> bool:
+        return False
+
     def check(self, col: ColumnDef, value: Any) -> None:
         return None
 
@@ -179,6 +196,9 @@ class UrlType(StringType):
             raise FieldProblem("format", "not an http(s) URL")
         return text
 
+    def checks(self, col: ColumnDef) -> bool:
+        return False
+
     def check(self, col: ColumnDef, value: Any) -> None:
         return None
 
@@ -188,6 +208,9 @@ class UrlType(StringType):
 
 class _NumberType(ColumnType):
     options = frozenset({"min", "max"})
+
+    def checks(self, col: ColumnDef) -> bool:
+        return col.min is not None or col.max is not None
 
     def check(self, col: ColumnDef, value: Any) -> None:
         if col.min is not None and value < col.min:
@@ -272,6 +295,9 @@ class DecimalType(_NumberType):
         if not number.is_finite():
             raise FieldProblem("type", "expected a finite decimal number")
         return number
+
+    def checks(self, col: ColumnDef) -> bool:
+        return True  # every value is fitted to the column's scale
 
     def check(self, col: ColumnDef, value: Any) -> None:
         self._fitted(col, value)
@@ -458,6 +484,9 @@ class PasswordType(StringType):
 
     def sql_type(self, col: ColumnDef) -> TypeEngine[Any]:
         return String(255)
+
+    def checks(self, col: ColumnDef) -> bool:
+        return True  # a password has a length floor even where the column declares none
 
     def check(self, col: ColumnDef, value: Any) -> None:
         minimum = self.DEFAULT_MIN_LENGTH if col.min_length is None else col.min_length

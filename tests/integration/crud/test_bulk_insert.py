@@ -1,4 +1,5 @@
-"""insert_rows: many rows through the driver's executemany store exactly what SQLAlchemy's insert stores."""
+"""insert_rows: many rows through the driver (executemany, or COPY on PostgreSQL) store exactly what
+SQLAlchemy's insert stores, inside the caller's transaction, refused as SQLAlchemy refuses them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from stateyard.core.bulk import insert_rows
 from stateyard.core.db import Database
+from stateyard.core.db_errors import unique_columns
 from stateyard.core.sqltypes import ExactDecimal, UTCDateTime, json_type
 
 
@@ -102,10 +104,29 @@ async def test_a_refused_row_refuses_the_batch_as_the_database_says(db: tuple[Da
     database, ours, _ = db
     rows = _rows(20)
     rows[15]["code"] = rows[3]["code"]
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError) as refused:
         async with database.write() as conn:
             await insert_rows(conn, ours, rows)
+    assert unique_columns(refused.value) == ["code"]
     assert await _stored(database, ours) == []
+
+
+class _Undone(Exception):
+    pass
+
+
+async def test_rows_written_first_in_a_transaction_are_undone_with_it(db: tuple[Database, Table, Table]) -> None:
+    """The bulk write is the transaction's first statement (PostgreSQL's COPY goes around SQLAlchemy's
+    adapter, which begins its transaction lazily): it must still be rolled back with the rest."""
+    database, ours, _ = db
+    with pytest.raises(_Undone):
+        async with database.write() as conn:
+            await insert_rows(conn, ours, _rows(5))
+            raise _Undone
+    assert await _stored(database, ours) == []
+    async with database.write() as conn:
+        await insert_rows(conn, ours, _rows(5))
+    assert len(await _stored(database, ours)) == 5
 
 
 async def test_a_value_too_long_for_its_column_is_refused_not_cut(db: tuple[Database, Table, Table]) -> None:

@@ -21,6 +21,12 @@ def validate(type_: str, value: Any, **options: Any) -> Any:
     return column_type(type_).validate(col, value)
 
 
+def validate_with_validator(type_: str, value: Any, **options: Any) -> Any:
+    """The same through the column's one-callable validator (what validation of many rows uses)."""
+    col = ColumnDef(name="c", type=type_, **options)
+    return column_type(type_).validator(col)(value)
+
+
 GOOD: list[tuple[str, dict[str, Any], Any, Any]] = [
     ("string", {}, "hello", "hello"),
     ("string", {"max_length": 5, "min_length": 5}, "héllo", "héllo"),
@@ -64,9 +70,10 @@ GOOD: list[tuple[str, dict[str, Any], Any, Any]] = [
 ]
 
 
+@pytest.mark.parametrize("check", [validate, validate_with_validator])
 @pytest.mark.parametrize(("type_", "options", "value", "expected"), GOOD)
-def test_good_values(type_: str, options: dict[str, Any], value: Any, expected: Any) -> None:
-    parsed = validate(type_, value, **options)
+def test_good_values(check: Any, type_: str, options: dict[str, Any], value: Any, expected: Any) -> None:
+    parsed = check(type_, value, **options)
     assert parsed == expected
     assert type(parsed) is type(expected)
 
@@ -135,12 +142,23 @@ BAD: list[tuple[str, dict[str, Any], Any, str]] = [
 ]
 
 
+@pytest.mark.parametrize("check", [validate, validate_with_validator])
 @pytest.mark.parametrize(("type_", "options", "value", "code"), BAD)
-def test_bad_values(type_: str, options: dict[str, Any], value: Any, code: str) -> None:
+def test_bad_values(check: Any, type_: str, options: dict[str, Any], value: Any, code: str) -> None:
     with pytest.raises(FieldProblem) as refused:
-        validate(type_, value, **options)
+        check(type_, value, **options)
     assert refused.value.code == code
     assert refused.value.message
+
+
+def test_a_column_with_nothing_to_check_is_validated_by_parse_alone() -> None:
+    plain, bounded = ColumnDef(name="c", type="string"), ColumnDef(name="c", type="string", max_length=3)
+    string = column_type("string")
+    assert string.validator(plain) == string.parse
+    assert string.validator(bounded) != string.parse
+    # Decimals are always fitted to their scale; passwords always have a length floor.
+    for kind in ("decimal", "password"):
+        assert column_type(kind).validator(ColumnDef(name="c", type=kind)) != column_type(kind).parse
 
 
 def test_every_type_is_covered() -> None:
