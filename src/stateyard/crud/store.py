@@ -82,7 +82,7 @@ class RowStore:
     async def insert_many(
         self, conn: AsyncConnection, snapshot: Snapshot, model: Model, rows: Sequence[NewRow], *, actor: Subject
     ) -> list[dict[str, Any]]:
-        """Insert rows with their shares and audit records, one statement each (executemany when many)."""
+        """Insert rows with their shares and audit records, one statement each (see :func:`insert_rows`)."""
         now = self.clock.now()
         ids = new_ids(len(rows))
         stored = [

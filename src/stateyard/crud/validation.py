@@ -87,15 +87,15 @@ def validate_body(model: Model, body: dict[str, Any], *, creating: bool) -> Vali
             fail(key, "unknown", f"'{model.name}' has no field '{key}'")
 
     if creating:
-        for name, col in model.columns.items():
+        for name, col in model.filled_on_create:
             if name in body:
                 continue
             if col.default is not None:
-                result.values[name] = model.types[name].validate(col, col.default)
-            elif col.required:
+                values[name] = validators[name](col.default)
+            else:
                 fail(name, "required", f"'{name}' is required")
-        for fk, rel in model.foreign_keys.items():
-            if rel.required and fk not in body:
+        for fk in model.required_foreign_keys:
+            if fk not in body:
                 fail(fk, "required", f"'{fk}' is required")
     return result
 

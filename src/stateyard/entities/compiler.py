@@ -80,6 +80,15 @@ class Model:
         return {name: ctype.validator(self.columns[name]) for name, ctype in self.types.items()}
 
     @cached_property
+    def filled_on_create(self) -> tuple[tuple[str, ColumnDef], ...]:
+        """Columns a create must fill when its body leaves them out: with their default, or refused as required."""
+        return tuple((c.name, c) for c in self.columns.values() if c.default is not None or c.required)
+
+    @cached_property
+    def required_foreign_keys(self) -> tuple[str, ...]:
+        return tuple(fk for fk, rel in self.foreign_keys.items() if rel.required)
+
+    @cached_property
     def stored_forms(self) -> dict[str, ColumnType]:
         """Columns whose values are written in another form than validated (hashed, encrypted)."""
         return {n: t for n, t in self.types.items() if type(t).store is not ColumnType.store}

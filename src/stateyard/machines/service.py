@@ -153,7 +153,7 @@ class MachineService:
             topics.append(
                 ("event.fired", {**common, "from_state": from_state, "to_state": to_state, "payload": payload})
             )
-        # One statement for all of them (executemany): each round trip holds SQLite's single writer.
+        # One statement for all of them (see insert_rows): each round trip holds SQLite's single writer.
         await self.store.insert_many(
             conn,
             snapshot,
