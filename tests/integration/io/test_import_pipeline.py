@@ -5,7 +5,7 @@ after that one has, and is rolled back if that one fails; SQLite writes one batc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -30,30 +30,43 @@ async def committed(platform: Platform) -> list[str]:
         return sorted(code for (code,) in await conn.execute(select(table.c.code)))
 
 
-@pytest.mark.parametrize("overrides", [{"import_batch_size": 2}])
-async def test_the_next_batch_is_written_meanwhile_but_commits_after(
-    admin: Api, item: Any, platform: Platform, probe: Probe, backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def after_each_batch(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, hook: Callable[[int, AsyncConnection], Awaitable[None]]
+) -> list[list[str]]:
+    """Run ``hook(batch number, connection)`` once each batch's rows are written, before it commits;
+    the codes each batch wrote, in the order written."""
     store = platform.store
     original = store.insert_many
     written: list[list[str]] = []
-    second_written = asyncio.Event()
-    seen_while_first_open: list[list[str]] = []
 
     async def insert_many(
         conn: AsyncConnection, snapshot: Snapshot, model: Model, rows: Sequence[NewRow], *, actor: Subject
     ) -> list[dict[str, Any]]:
         stored = await original(conn, snapshot, model, rows, actor=actor)
         written.append([row.values["code"] for row in rows])
-        if len(written) == 2:
-            second_written.set()
-        if len(written) == 1 and backend == "postgresql":
-            # The first batch holds its transaction open until the second has written its rows.
-            await asyncio.wait_for(second_written.wait(), timeout=10)
-            seen_while_first_open.append(await committed(platform))
+        await hook(len(written), conn)
         return stored
 
     monkeypatch.setattr(store, "insert_many", insert_many)
+    return written
+
+
+@pytest.mark.parametrize("overrides", [{"import_batch_size": 2}])
+async def test_the_next_batch_is_written_meanwhile_but_commits_after(
+    admin: Api, item: Any, platform: Platform, probe: Probe, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second_written = asyncio.Event()
+    seen_while_first_open: list[list[str]] = []
+
+    async def hook(number: int, conn: AsyncConnection) -> None:
+        if number == 2:
+            second_written.set()
+        if number == 1 and backend == "postgresql":
+            # The first batch holds its transaction open until the second has written its rows.
+            await asyncio.wait_for(second_written.wait(), timeout=10)
+            seen_while_first_open.append(await committed(platform))
+
+    written = after_each_batch(platform, monkeypatch, hook)
     report = result(await upload(admin, "item", "items.csv", csv_bytes(ROWS)))
     assert counts(report) == {"rows": 6, "imported": 6, "updated": 0, "unchanged": 0, "failed": 0, "skipped": 0}
     assert report["batches"] == 3
@@ -70,17 +83,9 @@ async def test_a_batch_written_after_a_failed_one_is_rolled_back(
     admin: Api, item: Any, platform: Platform, probe: Probe, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The second batch fails once the third has been written (on PostgreSQL): the third must not stay."""
-    store = platform.store
-    original = store.insert_many
-    calls: list[int] = []
     third_written = asyncio.Event()
 
-    async def insert_many(
-        conn: AsyncConnection, snapshot: Snapshot, model: Model, rows: Sequence[NewRow], *, actor: Subject
-    ) -> list[dict[str, Any]]:
-        calls.append(len(rows))
-        number = len(calls)
-        stored = await original(conn, snapshot, model, rows, actor=actor)
+    async def hook(number: int, conn: AsyncConnection) -> None:
         if number == 3:
             third_written.set()
         if number == 2:
@@ -88,12 +93,11 @@ async def test_a_batch_written_after_a_failed_one_is_rolled_back(
                 await asyncio.wait_for(third_written.wait(), timeout=10)
             # A database refusal the file check could not foresee (as a trigger would raise).
             await conn.exec_driver_sql("SELECT * FROM no_such_table")
-        return stored
 
-    monkeypatch.setattr(store, "insert_many", insert_many)
+    written = after_each_batch(platform, monkeypatch, hook)
     body = assert_problem(await upload(admin, "item", "items.csv", csv_bytes(ROWS)), 409, "import-interrupted")
     assert (body["imported"], body["batches"], body["skipped"]) == (2, 1, 4)
     assert "2 row(s) of the 1 batch(es)" in body["detail"]
     assert sorted(r["code"] for r in await probe.rows("item")) == ["A-1", "A-2"]
     assert len(await audits(probe, "item")) == 2
-    assert len(calls) == (3 if backend == "postgresql" else 2)
+    assert len(written) == (3 if backend == "postgresql" else 2)
