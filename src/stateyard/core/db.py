@@ -224,6 +224,18 @@ class Database:
         async with self._read_engine.begin() as conn:
             yield conn
 
+    def tables_changed(self) -> None:
+        """Tables may have changed under this process (another one altered them): have every
+        connection forget the statements it prepared and the column types its driver remembers
+        before its next statement, as SQLAlchemy does by itself after DDL run in this process.
+
+        asyncpg's COPY encodes values with the column types it looked up when it first copied
+        into the table; stale ones would misencode a retyped column (an integer sent as a
+        float's bytes)."""
+        invalidate = getattr(self._write_engine.dialect, "_invalidate_schema_cache", None)
+        if invalidate is not None:  # PostgreSQL through asyncpg; SQLite re-prepares by itself
+            invalidate()
+
     async def ensure_schema(self) -> None:
         """Create the configured PostgreSQL schema if it does not exist yet."""
         if self.is_postgres and self.schema:

@@ -84,10 +84,10 @@ class RowStore:
     ) -> list[dict[str, Any]]:
         """Insert rows with their shares and audit records, one statement each (see :func:`insert_rows`)."""
         now = self.clock.now()
-        ids = new_ids(len(rows))
+        fresh = iter(new_ids(sum(new.row_id is None for new in rows)))
         stored = [
             {
-                "id": new.row_id or ids[index],
+                "id": new.row_id or next(fresh),
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
@@ -95,7 +95,7 @@ class RowStore:
                 "permission": model.row_permission if new.permission is None else new.permission,
                 **new.values,
             }
-            for index, new in enumerate(rows)
+            for new in rows
         ]
         if not stored:
             return stored

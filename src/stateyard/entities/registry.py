@@ -206,6 +206,7 @@ class Registry:
         async with self._lock:
             async with self.db.read() as conn:
                 snapshot = await read_snapshot(conn, self._loaded)
+            self.db.tables_changed()
             for listener in self._listeners:
                 await listener(snapshot)
             self._snapshot = self._loaded = snapshot

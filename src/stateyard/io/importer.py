@@ -28,6 +28,7 @@ from stateyard.auth.access import require_table
 from stateyard.auth.permissions import Subject, Verb
 from stateyard.core.db_errors import integrity_problem
 from stateyard.core.errors import FieldError, ProblemError, bad_request, invalid
+from stateyard.core.ids import new_ids
 from stateyard.crud.hooks import RowObserver, WriteContext
 from stateyard.crud.service import require_writable
 from stateyard.crud.store import NewRow
@@ -279,6 +280,7 @@ class ImportService:
 
         try:
             for items in spool:
+                _draw_ids(items)
                 before = pending[-1][0] if pending else None
                 pending.append((asyncio.create_task(self._write_batch(run, items, before)), len(items)))
                 if len(pending) >= depth:
@@ -388,6 +390,14 @@ class ImportService:
                 report.updated += 1
             else:
                 report.unchanged += 1
+
+
+def _draw_ids(items: list[Checked]) -> None:
+    """Ids for the rows to insert, drawn batch after batch: rows get ids in file order (so lists sorted
+    by id show them as the file did) even where batches are written side by side."""
+    new = [item for item in items if item.before is None and item.validated.row_id is None]
+    for item, row_id in zip(new, new_ids(len(new)), strict=True):
+        item.validated.row_id = row_id
 
 
 async def _after(before: asyncio.Task[None]) -> None:

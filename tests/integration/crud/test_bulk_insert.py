@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, Column, Date, Float, Integer, MetaData, String, Table, Uuid, insert, select
+from sqlalchemy import BigInteger, Boolean, Column, Date, Float, Integer, MetaData, String, Table, Uuid, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from stateyard.core.bulk import insert_rows
@@ -71,9 +71,9 @@ def _rows(count: int) -> list[dict[str, Any]]:
     ]
 
 
-async def _stored(database: Database, table: Table) -> list[tuple[Any, ...]]:
+async def _stored(database: Database, table: Table, order: str = "code") -> list[tuple[Any, ...]]:
     async with database.read() as conn:
-        return [tuple(row) for row in await conn.execute(select(table).order_by(table.c.code))]
+        return [tuple(row) for row in await conn.execute(select(table).order_by(table.c[order]))]
 
 
 async def test_many_rows_are_stored_as_sqlalchemy_stores_them(db: tuple[Database, Table, Table]) -> None:
@@ -143,3 +143,30 @@ async def test_a_value_too_long_for_its_column_is_refused_not_cut(db: tuple[Data
             async with database.write() as conn:
                 await conn.execute(insert(theirs), rows)
     assert await _stored(database, ours) == []
+
+
+async def test_a_column_retyped_by_another_process_is_written_with_its_new_type(database: dict[str, Any]) -> None:
+    """Another process rebuilds a column with a new type (as a retype does: new column, old one dropped).
+    Once this process knows its tables changed, the rows it writes are encoded for the new type."""
+    ours = Database(database["database_url"], pool_size=1)
+    theirs = Database(database["database_url"], pool_size=1)
+    try:
+        if not ours.is_postgres:
+            pytest.skip("SQLite prepares its statements again by itself when a table changes")
+        before = Table("bulk_retyped", MetaData(), Column("id", Integer, primary_key=True), Column("n", Float))
+        after = Table("bulk_retyped", MetaData(), Column("id", Integer, primary_key=True), Column("n", BigInteger))
+        async with ours.write() as conn:
+            await conn.run_sync(before.metadata.create_all)
+        async with ours.write() as conn:
+            await insert_rows(conn, before, [{"id": 1, "n": 1.5}, {"id": 2, "n": 2.5}])
+        async with theirs.write() as conn:
+            await conn.exec_driver_sql("ALTER TABLE bulk_retyped ADD COLUMN n_new bigint")
+            await conn.exec_driver_sql("ALTER TABLE bulk_retyped DROP COLUMN n")
+            await conn.exec_driver_sql("ALTER TABLE bulk_retyped RENAME COLUMN n_new TO n")
+        ours.tables_changed()
+        async with ours.write() as conn:
+            await insert_rows(conn, after, [{"id": 3, "n": 3}, {"id": 4, "n": 2**40}])
+        assert await _stored(ours, after, "id") == [(1, None), (2, None), (3, 3), (4, 2**40)]
+    finally:
+        await ours.dispose()
+        await theirs.dispose()
