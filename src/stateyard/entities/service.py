@@ -734,6 +734,15 @@ async def _child_rows(conn: AsyncConnection, model: Model, entity_id: uuid.UUID)
     return {row["name"]: dict(row) for row in result.mappings()}
 
 
+async def hold_definitions(conn: AsyncConnection) -> int:
+    """Keep definitions (and so tables) from changing until this write transaction ends; the revision
+    they are at. On PostgreSQL that is the schema lock, shared with other such writers; on SQLite
+    the transaction already holds the one writer, which a schema change needs too."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": SCHEMA_LOCK_KEY})
+    return await read_revision(conn)
+
+
 async def bump_revision(conn: AsyncConnection) -> None:
     await conn.execute(
         update(META_TABLE).where(META_TABLE.c.key == SCHEMA_REVISION).values(value=META_TABLE.c.value + 1)

@@ -34,6 +34,7 @@ from stateyard.crud.service import require_writable
 from stateyard.crud.store import NewRow
 from stateyard.entities.compiler import Model
 from stateyard.entities.registry import Snapshot
+from stateyard.entities.service import hold_definitions
 from stateyard.io.batches import BatchChecker, BatchResult, Checked, Converter, RowError
 from stateyard.io.errors import RecordError, SourceError
 from stateyard.io.mapping import HeaderMap, IgnoredHeader, importable_fields
@@ -109,6 +110,8 @@ class _Run(msgspec.Struct):
     report: ImportReport
     headers: HeaderMap
     checker: BatchChecker
+    #: The definitions' revision last found to define the entity as when the file was checked.
+    revision: int
 
 
 class _Interrupted(Exception):
@@ -148,7 +151,7 @@ class ImportService:
             headers.plan(source.headers)
         converter = Converter(model, headers, typed=source.typed)
         checker = BatchChecker(snapshot, model, subject, converter, key=options.key, compare=self._same_value(model))
-        run = _Run(snapshot, model, subject, options, report, headers, checker)
+        run = _Run(snapshot, model, subject, options, report, headers, checker, snapshot.revision)
         spool = Spool(model)
         try:
             await self._check_file(run, source, spool, progress)
@@ -299,6 +302,7 @@ class ImportService:
         try:
             async with self.platform.db.write() as conn:
                 await _custom_plans(conn)
+                await self._same_definition(conn, run)
                 result = await run.checker.recheck(conn, items)
                 if result.errors and run.options.on_error == "abort":
                     first = result.errors[0]
@@ -315,6 +319,17 @@ class ImportService:
         self._count(run, result)
         run.report.batches += 1
 
+    async def _same_definition(self, conn: AsyncConnection, run: _Run) -> None:
+        """Refuse to write if the entity's definition changed since the file was checked (its rows were
+        checked, and are encoded, for columns it may no longer have); hold it unchanged until commit."""
+        revision = await hold_definitions(conn)
+        if revision == run.revision:
+            return
+        current = (await self.platform.registry.refresh()).get(run.model.name)
+        if current is None or current.definition != run.model.definition:
+            raise _Interrupted(f"the definition of '{run.model.name}' changed while the file was imported")
+        run.revision = revision
+
     async def _culprit(self, run: _Run, items: list[Checked]) -> str | None:
         """After the database refused a batch: the first row a thorough check now refuses, as a reason."""
         async with self.platform.db.read() as conn:
@@ -329,6 +344,7 @@ class ImportService:
         """After a batch failed as a whole: each row in a savepoint of its own, to keep all but the bad ones."""
         async with self.platform.db.write() as conn:
             await _custom_plans(conn)
+            await self._same_definition(conn, run)
             result = await run.checker.recheck(conn, items, thorough=True)
             kept: list[Checked] = []
             for item in result.checked:

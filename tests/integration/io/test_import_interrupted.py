@@ -4,15 +4,29 @@ completes the import; ``skip`` writes every row it can and reports the others.""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import text
 
+from stateyard.entities.schemas import EntityDef
 from stateyard.platform import Platform
 from tests.conftest import Api, assert_problem
-from tests.integration.io.conftest import Probe, audits, counts, created, csv_bytes, listed, result, row_errors, upload
+from tests.integration.io.conftest import (
+    ITEM,
+    Probe,
+    audits,
+    counts,
+    created,
+    csv_bytes,
+    listed,
+    result,
+    row_errors,
+    upload,
+)
 
 ROWS = [["code", "quantity"], *([f"A-{i}", str(i)] for i in range(1, 7))]
 
@@ -134,3 +148,44 @@ async def test_a_database_refusal_interrupts_an_abort_import(admin: Api, item: A
     assert (body["imported"], body["batches"]) == (2, 1)
     assert sorted(r["code"] for r in await probe.rows("item")) == ["A-1", "A-2"]
     assert len(await audits(probe, "item")) == 2
+
+
+def _item_with(**column_changes: dict[str, Any]) -> EntityDef:
+    definition = copy.deepcopy(ITEM)
+    for column in definition["columns"]:
+        column.update(column_changes.get(column["name"], {}))
+    return msgspec.convert(definition, EntityDef)
+
+
+@pytest.mark.parametrize("overrides", [{"import_batch_size": 2}])
+async def test_a_definition_changed_meanwhile_interrupts_the_import_before_it_writes(
+    admin: Api, item: Any, platform: Platform, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows were checked (and would be encoded) for the columns as they were: none is written."""
+    for on_error, quantity_type in (("abort", "float"), ("skip", "integer")):
+
+        async def someone_else(retyped: str = quantity_type) -> None:
+            await platform.entities.apply([_item_with(quantity={"type": retyped})], allow_destructive=True)
+
+        before_writing(platform, monkeypatch, someone_else)
+        body = assert_problem(
+            await upload(admin, "item", "items.csv", csv_bytes(ROWS), on_error=on_error), 409, "import-interrupted"
+        )
+        assert "the definition of 'item' changed while the file was imported" in body["detail"]
+        assert (body["imported"], body["batches"], body["skipped"]) == (0, 0, 6)
+        assert await probe.rows("item") == []
+        assert await audits(probe, "item") == []
+
+
+@pytest.mark.parametrize("overrides", [{"import_batch_size": 2}])
+async def test_another_entity_defined_meanwhile_does_not_interrupt_the_import(
+    admin: Api, item: Any, platform: Platform, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def someone_else() -> None:
+        other = {"name": "other", "columns": [{"name": "label", "type": "string"}]}
+        await platform.entities.apply([msgspec.convert(other, EntityDef)])
+
+    before_writing(platform, monkeypatch, someone_else)
+    report = result(await upload(admin, "item", "items.csv", csv_bytes(ROWS)))
+    assert counts(report) == {"rows": 6, "imported": 6, "updated": 0, "unchanged": 0, "failed": 0, "skipped": 0}
+    assert len(await probe.rows("item")) == 6
