@@ -163,9 +163,6 @@ class EmailType(StringType):
         # Addresses compare case-insensitively in practice; store one form so unique works.
         return text.lower()
 
-    def checks(self, col: ColumnDef) -> bool:
-        return False
-
     def check(self, col: ColumnDef, value: Any) -> None:
         return None
 
@@ -195,9 +192,6 @@ class UrlType(StringType):
         ):
             raise FieldProblem("format", "not an http(s) URL")
         return text
-
-    def checks(self, col: ColumnDef) -> bool:
-        return False
 
     def check(self, col: ColumnDef, value: Any) -> None:
         return None
